@@ -1,0 +1,188 @@
+"""The ``utvm`` command line.
+
+Exit codes: 0 success, 1 a check failed (outputs differ from the reference),
+2 a usage or input error (one line on stderr, prefixed ``utvm: error:``).
+Progress of long steps goes to stderr; ``--json`` puts a machine-readable
+result on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import UtvmError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+
+class Progress:
+    """Step messages on stderr, with timings under --verbose."""
+
+    def __init__(self, verbose: bool, quiet: bool = False) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def step(self, message: str) -> Callable[[], None]:
+        start = time.monotonic()
+        if not self.quiet:
+            print(f"utvm: {message} ...", file=sys.stderr, flush=True)
+
+        def done() -> None:
+            if self.verbose and not self.quiet:
+                print(f"utvm:   done in {time.monotonic() - start:.2f} s", file=sys.stderr, flush=True)
+
+        return done
+
+
+def _summary(compiled: Any) -> dict[str, Any]:
+    md = compiled.metadata
+    return {
+        "model": md["model"],
+        "inputs": md["inputs"],
+        "outputs": md["outputs"],
+        "arena_bytes": md["memory"]["arena_bytes"],
+        "constants_bytes": md["memory"]["constants_bytes"],
+        "operators": len(md["operators"]),
+    }
+
+
+def cmd_compile(args: argparse.Namespace, progress: Progress) -> int:
+    from .compiler import compile as compile_model
+
+    out = Path(args.output) if args.output else Path(Path(args.model).stem + ".tar")
+    if out.exists() and not args.force:
+        raise UtvmError(f"{out} already exists; pass --force to overwrite it")
+    done = progress.step(f"compiling {args.model}")
+    compiled = compile_model(args.model, name=args.name)
+    done()
+    compiled.export(out, force=args.force)
+    summary = dict(_summary(compiled), archive=str(out))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{out}: model '{summary['model']}', {summary['operators']} operators, "
+            f"arena {summary['arena_bytes']} B, constants {summary['constants_bytes']} B"
+        )
+    return EXIT_OK
+
+
+def cmd_demo_model(args: argparse.Namespace, progress: Progress) -> int:
+    from .demo import make_demo_model
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UtvmError(f"{out} already exists; pass --force to overwrite it")
+    done = progress.step("training and quantizing the sine demo model")
+    data = make_demo_model()
+    done()
+    out.write_bytes(data)
+    print(f"{out}: {len(data)} bytes")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
+    from . import host
+    from .compiler import compile as compile_model
+    from .demo import X_MAX, dequantize, make_demo_model, quantize_input
+    from .reference import tflm_available, tflm_run
+
+    done = progress.step("training and quantizing the sine demo model")
+    model = make_demo_model()
+    done()
+    done = progress.step("compiling it to C")
+    compiled = compile_model(model, name="sine")
+    done()
+    done = progress.step("building it with the host C compiler")
+    runner = host.build(compiled)
+    done()
+    md_in, md_out = compiled.metadata["inputs"][0], compiled.metadata["outputs"][0]
+    xs = np.linspace(0.0, X_MAX, args.points)
+    rows = []
+    have_tflm = tflm_available()
+    done = progress.step(f"running {len(xs)} inferences" + (" and the TFLite Micro reference" if have_tflm else ""))
+    for x in xs:
+        q = quantize_input(np.array([[x]]), md_in["scale"], md_in["zero_point"])
+        ours = int(runner.run([q])[0][0].reshape(-1)[0])
+        ref = int(tflm_run(model, [q])[0].reshape(-1)[0]) if have_tflm else None
+        rows.append(
+            {
+                "x": float(x),
+                "sin_x": float(np.sin(x)),
+                "input_q": int(q.reshape(-1)[0]),
+                "utvm_q": ours,
+                "utvm": float(dequantize(ours, md_out["scale"], md_out["zero_point"])),
+                "tflm_q": ref,
+            }
+        )
+    done()
+    mismatches = sum(1 for r in rows if r["tflm_q"] is not None and r["tflm_q"] != r["utvm_q"])
+    result = dict(_summary(compiled), platform="host", rows=rows, mismatches=mismatches, reference=have_tflm)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"sine demo on the host: arena {result['arena_bytes']} B, constants {result['constants_bytes']} B")
+        print(f"{'x':>7} {'sin(x)':>8} {'utvm':>8} {'q':>5} {'TFLM q':>7}")
+        for r in rows:
+            ref = "-" if r["tflm_q"] is None else str(r["tflm_q"])
+            print(f"{r['x']:7.3f} {r['sin_x']:8.4f} {r['utvm']:8.4f} {r['utvm_q']:5d} {ref:>7}")
+        if have_tflm:
+            verdict = "bit-exact with TFLite Micro" if not mismatches else f"{mismatches} MISMATCHES with TFLite Micro"
+            print(f"{len(rows)} inferences, {verdict}")
+        else:
+            print(f"{len(rows)} inferences (TFLite Micro not installed: no reference comparison)")
+    return EXIT_MISMATCH if mismatches else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="utvm", description="Compile int8 TFLite models to C and run them on microcontrollers."
+    )
+    parser.add_argument("--version", action="version", version=f"utvm {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="more detail, with timings")
+    common.add_argument("--json", action="store_true", help="print a machine-readable result on stdout")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("compile", parents=[common], help="compile a .tflite model to a Model Library Format .tar")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("-o", "--output", help="the .tar to write (default: MODEL_STEM.tar)")
+    p.add_argument("--name", help="C name of the model (default: from the file name)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("demo", parents=[common], help="make, compile and run the sine demo model on the host")
+    p.add_argument("--points", type=int, default=9, help="how many x values to run (default 9)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("demo-model", parents=[common], help="write the sine demo model as a .tflite file")
+    p.add_argument("-o", "--output", default="sine.tflite", help="where to write it (default sine.tflite)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_demo_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    progress = Progress(verbose=args.verbose, quiet=args.json and not args.verbose)
+    try:
+        return args.func(args, progress)
+    except UtvmError as exc:
+        print(f"utvm: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("utvm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
