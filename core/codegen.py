@@ -242,7 +242,7 @@ def _header(name: str, inputs: list[IOSpec], outputs: list[IOSpec], arena: int, 
         if s.scale is not None:
             macros += [
                 f"#define {s.macro}_SCALE {_c_scalar(s.scale, 'float')}",
-                f"#define {s.macro}_ZERO_POINT {s.zero_point}",
+                f"#define {s.macro}_ZERO_POINT ({s.zero_point})",
             ]
     in_fields = "\n".join(f"  const {C_TYPES[s.dtype]} *{s.field};" for s in inputs)
     out_fields = "\n".join(f"  {C_TYPES[s.dtype]} *{s.field};" for s in outputs)
