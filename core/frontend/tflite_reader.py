@@ -136,7 +136,9 @@ def _read_tensor(t: Any, i: int, buffers: list, buf: bytes) -> Tensor:
         raise ModelError(f"malformed TFLite model: tensor {i} '{name}' uses buffer {b}, but there are {len(buffers)}")
     if b > 0:
         raw = _buffer_bytes(buffers[b], buf)
-        if raw is not None and len(raw) > 0:
+        # An empty data vector is "no data", except for a tensor of zero elements
+        # (an empty axis list, say), which is then an empty constant.
+        if raw is not None and (len(raw) > 0 or size == 0):
             itemsize = np.dtype(dtype).itemsize
             if len(raw) != size * itemsize:
                 raise ModelError(

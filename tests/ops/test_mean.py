@@ -177,3 +177,18 @@ def test_float_is_refused() -> None:
     mb.output(y)
     msg = _compile_error(mb.build())
     assert "MEAN" in msg and "float32" in msg
+
+
+def test_mean_with_empty_axes_constant_is_identity_like_tflm():
+    """An empty constant (zero-element axes tensor) is read as a constant, not as a missing producer."""
+    from utvm.reference import tflm_run
+
+    mb = ModelBuilder("m")
+    x = mb.input("x", (1, 2, 3), "int8", scale=0.1, zero_point=-3)
+    axes = mb.const("axes", np.zeros((0,), np.int32))
+    y = mb.tensor("y", (1, 2, 3), "int8", scale=0.1, zero_point=-3)
+    mb.op("MEAN", [x, axes], [y], keep_dims=True)
+    mb.output(y)
+    model = mb.build()
+    xi = np.random.default_rng(3).integers(-128, 128, (1, 2, 3)).astype(np.int8)
+    np.testing.assert_array_equal(utvm.host.run(utvm.compile(model), [xi])[0], tflm_run(model, [xi])[0])
