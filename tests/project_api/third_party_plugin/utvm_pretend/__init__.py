@@ -1,0 +1,1 @@
+"""utvm platform plugin for the (imaginary) Pretend RTOS."""
