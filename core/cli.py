@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="sine.tflite", help="where to write it (default sine.tflite)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_demo_model)
+
+    from .cli_project import add_project_commands
+
+    add_project_commands(sub, common)
     return parser
 
 

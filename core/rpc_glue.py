@@ -144,25 +144,3 @@ def model_glue_source(metadata: Mapping[str, Any]) -> str:
 
 #: The glue's path inside a host-driven program's file set.
 GLUE_PATH = "src/utvm_glue.c"
-
-
-def host_driven_files(compiled: Any) -> tuple[dict[str, str], list[str], list[str]]:
-    """Everything a POSIX host-driven RPC program of ``compiled`` (a CompiledModel) needs.
-
-    Returns ``(files, sources, include_dirs)``: the text of every file by its
-    relative path (the MLF layout plus :data:`GLUE_PATH`), the C files to
-    compile, and the include folders, all relative to one build folder.
-    """
-    from .mlf import runtime_files
-
-    files = runtime_files()
-    files.update(compiled.files)
-    files[GLUE_PATH] = model_glue_source(compiled.metadata)
-    sources = [compiled.source_path, GLUE_PATH]
-    sources += ["runtime/src/" + s for s in compiled.metadata.get("runtime_sources", [])]
-    sources += ["runtime/src/" + s for s in (*RPC_SOURCES, POSIX_PLATFORM_SOURCE)]
-    missing = [s for s in sources if s not in files]
-    if missing:
-        raise UtvmError(f"model '{compiled.name}' needs {', '.join(missing)}, which are missing")
-    include_dirs = ["runtime/include", compiled.header_path.rsplit("/", 1)[0]]
-    return files, sources, include_dirs

@@ -14,7 +14,8 @@ from utvm.demo import make_demo_model
 from utvm.errors import UtvmError
 from utvm.host import c_compiler
 from utvm.rpc_framing import FrameDecoder, crc16, crc16_table, encode_frame, encoded_size_max
-from utvm.rpc_glue import DTYPE_CODES, POSIX_PLATFORM_SOURCE, RPC_SOURCES, host_driven_files, model_glue_source
+from utvm.project_files import model_files
+from utvm.rpc_glue import DTYPE_CODES, POSIX_PLATFORM_SOURCE, RPC_SOURCES, model_glue_source
 
 RUNTIME = Path(utvm.__file__).resolve().parent / "runtime"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -301,7 +302,8 @@ def test_too_small_max_payload_is_refused(tmp_path):
 
 def test_glue_for_the_demo_model_builds_strictly(tmp_path):
     compiled = utvm.compile(make_demo_model(), name="sine")
-    files, sources, includes = host_driven_files(compiled)
+    files, sources, includes = model_files(compiled, "host_driven")
+    sources = sources + ["runtime/src/" + POSIX_PLATFORM_SOURCE]
     glue = files["src/utvm_glue.c"]
     assert "sine_run(&inputs, &outputs)" in glue and "const utvm_model_descriptor utvm_model" in glue
     assert "UTVM_ALIGNED(16)" in glue and '"sine"' in glue

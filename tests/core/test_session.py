@@ -22,7 +22,8 @@ from utvm.demo import make_demo_model
 from utvm.errors import UtvmError
 from utvm.host import c_compiler
 from utvm.rpc_framing import FrameDecoder, encode_frame
-from utvm.rpc_glue import host_driven_files
+from utvm.project_files import model_files
+from utvm.rpc_glue import POSIX_PLATFORM_SOURCE
 from utvm.session import (
     CMD_GET_OUTPUT,
     CMD_RUN,
@@ -58,7 +59,8 @@ class Device:
 
 def _build(tmp: Path, model: bytes, name: str) -> Device:
     compiled = utvm.compile(model, name=name)
-    files, sources, includes = host_driven_files(compiled)
+    files, sources, includes = model_files(compiled, "host_driven")
+    sources = sources + ["runtime/src/" + POSIX_PLATFORM_SOURCE]
     for path, text in files.items():
         (tmp / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp / path).write_text(text)
