@@ -60,8 +60,17 @@ def cmd_compile(args: argparse.Namespace, progress: Progress) -> int:
     out = Path(args.output) if args.output else Path(Path(args.model).stem + ".tar")
     if out.exists() and not args.force:
         raise UtvmError(f"{out} already exists; pass --force to overwrite it")
+    target: object = "host"
+    if args.platform or args.board:
+        if not (args.platform and args.board):
+            raise UtvmError("--platform and --board go together: the target is read from the board's platform")
+        from .cli_project import fetch_target
+
+        done = progress.step(f"reading the target of {args.board} from the {args.platform} platform")
+        target = fetch_target(args.platform, args.board)
+        done()
     done = progress.step(f"compiling {args.model}")
-    compiled = compile_model(args.model, name=args.name)
+    compiled = compile_model(args.model, name=args.name, target=target)
     done()
     compiled.export(out, force=args.force)
     summary = dict(_summary(compiled), archive=str(out))
@@ -156,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the .tflite file")
     p.add_argument("-o", "--output", help="the .tar to write (default: MODEL_STEM.tar)")
     p.add_argument("--name", help="C name of the model (default: from the file name)")
+    p.add_argument("--platform", help="compile for a board of this platform (with --board)")
+    p.add_argument("--board", help="the board whose target_info the compiler uses")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_compile)
 
@@ -186,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("utvm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): not an error of ours
+        sys.stdout = None  # type: ignore[assignment]  # nothing more can be written there
+        return EXIT_OK
 
 
 if __name__ == "__main__":

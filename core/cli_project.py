@@ -55,6 +55,12 @@ def cmd_boards(args: argparse.Namespace, progress: Any) -> int:
     return EXIT_OK
 
 
+def fetch_target(platform: str, board: str) -> dict[str, Any]:
+    """The ``target_info`` of ``board``, which the compiler takes as its target."""
+    with connect(get_platform(platform).server_argv) as client:
+        return client.target_info(board)
+
+
 def _parse_options(platform: str, pairs: Sequence[str]) -> dict[str, Any]:
     if not pairs:
         return {}
@@ -174,8 +180,8 @@ def cmd_deploy(args: argparse.Namespace, progress: Any) -> int:
     options = _parse_options(args.platform, args.option)
     if options.get("project_type", "host_driven") != "host_driven":
         raise UtvmError("deploy runs host-driven projects; for a standalone one use create-project, build and flash")
-    done = progress.step(f"compiling {args.model}")
-    compiled = compile_model(args.model)
+    done = progress.step(f"reading the target of {args.board} and compiling {args.model}")
+    compiled = compile_model(args.model, target=fetch_target(args.platform, args.board))
     done()
     with tempfile.TemporaryDirectory(prefix="utvm-deploy-") as tmp:
         mlf = compiled.export(Path(tmp) / f"{compiled.name}.tar")

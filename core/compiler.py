@@ -22,6 +22,7 @@ from .ir import Graph
 from .ops import ALIAS, KernelCall, lower
 from .passes import run_passes
 from .planner import ARENA_ALIGNMENT, alias_conflicts, plan_memory
+from .target import TargetSpec, resolve_target
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray]
 
@@ -84,17 +85,17 @@ def check_model_name(name: str) -> None:
         )
 
 
-def compile(model: ModelSource, name: str | None = None, target: str = "host") -> CompiledModel:
+def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "host") -> CompiledModel:
     """Compile a .tflite model (a path or its bytes) to C.
 
-    Raises ModelError for a malformed model or an unsupported operator, naming
-    the operator, its index and its tensors.
+    ``target`` is ``"host"`` or a platform's ``target_info`` answer for a board
+    (see :mod:`utvm.target`). Raises ModelError for a malformed model or an
+    unsupported operator, naming the operator, its index and its tensors.
     """
     data, default_name = load_model_bytes(model)
     name = name or default_name
     check_model_name(name)
-    if target != "host":
-        raise UtvmError(f"unknown target {target!r}; the available target is 'host'")
+    resolved = resolve_target(target)
     graph = run_passes(read_tflite(data, name))
     steps = [(op, _lower_checked(op, graph)) for op in graph.operators]
     for pos in alias_conflicts(graph, steps):
@@ -121,7 +122,7 @@ def compile(model: ModelSource, name: str | None = None, target: str = "host") -
         "version": 1,
         "generator": f"utvm {__version__}",
         "model": name,
-        "target": target,
+        "target": resolved.to_json(),
         "inputs": [io_entry(s) for s in gen.inputs],
         "outputs": [io_entry(s) for s in gen.outputs],
         "memory": {

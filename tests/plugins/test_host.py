@@ -125,3 +125,15 @@ def test_build_run_need_a_project(tmp_path, capsys):
     assert "not a utvm project" in capsys.readouterr().err
     with pytest.raises(UtvmError):
         create_project(tmp_path / "p", tmp_path / "missing.tar", "host", "native", {})
+
+
+def test_compile_for_a_board_records_its_target(demo_mlf, tmp_path, capsys):
+    model, _ = demo_mlf
+    out = tmp_path / "t.tar"
+    assert main(["compile", str(model), "-o", str(out), "--platform", "host", "--board", "native"]) == 0
+    from utvm.mlf import read_mlf
+
+    target = read_mlf(out).metadata["target"]
+    assert target["board"] == "native" and target["memory_regions"][0]["length"] > 0
+    assert main(["compile", str(model), "-o", str(tmp_path / "u.tar"), "--platform", "host"]) == 2
+    assert "--platform and --board go together" in capsys.readouterr().err
