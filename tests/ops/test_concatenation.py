@@ -13,39 +13,11 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, random_tensor, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
-
-
+pytestmark = requires_tflm
 
 Q = {"scale": 0.05, "zero_point": -3}
 
@@ -162,35 +134,27 @@ def test_concatenation_types(dtype, base, axis, sizes) -> None:
 # --------------------------------------------------------------------------- refused models
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model)
-    msg = str(info.value)
-    assert "CONCATENATION" in msg
-    return msg
-
-
 @pytest.mark.parametrize("act", ["RELU", "RELU6"])
 def test_concatenation_refuses_fused_activation(act: str) -> None:
     model, _ = concat_model((1, 2, 2, 3), 3, (3, 3), act=act)
-    assert act in _compile_error(model)
+    assert act in compile_error(model, "CONCATENATION")
 
 
 def test_concatenation_refuses_different_scales() -> None:
     qs = [{"scale": 0.05, "zero_point": -3}, {"scale": 0.1, "zero_point": -3}]
     model, _ = concat_model((1, 2, 2, 3), 3, (3, 3), quants=qs, out_quant=qs[0])
-    assert "requantize" in _compile_error(model)
+    assert "requantize" in compile_error(model, "CONCATENATION")
 
 
 def test_concatenation_refuses_different_zero_points() -> None:
     qs = [{"scale": 0.05, "zero_point": -3}, {"scale": 0.05, "zero_point": -3}]
     model, _ = concat_model((1, 2, 2, 3), 3, (3, 3), quants=qs, out_quant={"scale": 0.05, "zero_point": 4})
-    assert "requantize" in _compile_error(model)
+    assert "requantize" in compile_error(model, "CONCATENATION")
 
 
 def test_concatenation_refuses_eleven_inputs() -> None:
     model, _ = concat_model((1, 2, 3), 2, [1] * 11)
-    assert "10" in _compile_error(model)
+    assert "10" in compile_error(model, "CONCATENATION")
 
 
 def test_concatenation_refuses_mismatched_shapes() -> None:
@@ -200,7 +164,7 @@ def test_concatenation_refuses_mismatched_shapes() -> None:
     y = mb.tensor("y", (1, 2, 6), "int8", **Q)
     mb.op("CONCATENATION", [a, b], [y], axis=2, fused_activation_function="NONE")
     mb.output(y)
-    _compile_error(mb.build())
+    compile_error(mb.build(), "CONCATENATION")
 
 
 def test_concatenation_refuses_mixed_types() -> None:
@@ -210,7 +174,7 @@ def test_concatenation_refuses_mixed_types() -> None:
     y = mb.tensor("y", (1, 2, 6), "int8", **Q)
     mb.op("CONCATENATION", [a, b], [y], axis=2, fused_activation_function="NONE")
     mb.output(y)
-    assert "int16" in _compile_error(mb.build())
+    assert "int16" in compile_error(mb.build(), "CONCATENATION")
 
 
 def test_concatenation_refuses_int16_zero_point() -> None:
@@ -219,12 +183,12 @@ def test_concatenation_refuses_int16_zero_point() -> None:
     y = mb.tensor("y", (1, 4, 3), "int16", scale=0.01, zero_point=5)
     mb.op("CONCATENATION", [a, a], [y], axis=1, fused_activation_function="NONE")
     mb.output(y)
-    assert "zero point" in _compile_error(mb.build())
+    assert "zero point" in compile_error(mb.build(), "CONCATENATION")
 
 
 def test_concatenation_refuses_seven_dims() -> None:
     model, _ = concat_model((1, 1, 2, 1, 2, 1, 2), 6, (2, 2))
-    _compile_error(model)
+    compile_error(model, "CONCATENATION")
 
 
 def test_concatenation_refuses_unsupported_type() -> None:
@@ -233,4 +197,4 @@ def test_concatenation_refuses_unsupported_type() -> None:
     y = mb.tensor("y", (4, 3), "uint8", scale=0.1, zero_point=128)
     mb.op("CONCATENATION", [a, a], [y], axis=0, fused_activation_function="NONE")
     mb.output(y)
-    assert "uint8" in _compile_error(mb.build())
+    assert "uint8" in compile_error(mb.build(), "CONCATENATION")

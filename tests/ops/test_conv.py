@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.frontend.tflite_writer import write_tflite
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(
-    not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed"
-)
+from ..conftest import shared_model
+from .support import check, check_with, compile_error, requires_tflm
 
-MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
-N_INPUTS = 3
+pytestmark = requires_tflm
 
 
 def out_size(size: int, filt: int, stride: int, dil: int, padding: str) -> int:
@@ -160,17 +155,12 @@ def build(case: Case) -> tuple[bytes, tuple[int, ...], tuple[int, int]]:
     return mb.build(), x_shape, (max(lo, -128), min(hi, 127))
 
 
-def check(case: Case) -> None:
+def check_case(case: Case) -> None:
     model, x_shape, (lo, hi) = build(case)
-    compiled = utvm.compile(model, name="conv_test")
-    rng = np.random.default_rng(case.seed)
-    for _ in range(N_INPUTS):
-        x = rng.integers(lo, hi + 1, size=x_shape).astype(np.int8)
-        ours = utvm.host.run(compiled, [x])
-        ref = tflm_run(model, [x])
-        assert len(ours) == len(ref) == 1
-        assert ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+    runs = check_with(
+        model, lambda rng: [rng.integers(lo, hi + 1, size=x_shape).astype(np.int8)], seed=case.seed, name="conv_test"
+    )
+    assert all(len(outputs) == 1 for outputs in runs)
 
 
 C = Case()
@@ -282,12 +272,12 @@ DW_CASES = [
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: c.id())
 def test_conv_2d(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 @pytest.mark.parametrize("case", DW_CASES, ids=lambda c: c.id())
 def test_depthwise_conv_2d(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_case_ids_are_unique() -> None:
@@ -354,10 +344,7 @@ BAD = [
 
 @pytest.mark.parametrize("kind,what,over", BAD, ids=[f"{k}-{w}" for k, w, _ in BAD])
 def test_unsupported_raises_model_error(kind: str, what: str, over: dict) -> None:
-    model = _conv_graph_builder(kind, **over)
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model, name="bad")
-    assert kind in str(info.value)
+    compile_error(_conv_graph_builder(kind, **over), kind)
 
 
 def test_valid_builder_model_compiles() -> None:
@@ -387,17 +374,8 @@ def _prefix_model(data: bytes) -> tuple[bytes, int]:
     ["kws_ref_model", "person_detect", "vww_96_int8", "micro_speech_quantized", "pretrainedResnet_quant"],
 )
 def test_shared_model_prefix(name: str) -> None:
-    path = MODELS / f"{name}.tflite"
-    if not path.exists():
-        pytest.skip(f"shared model {path} is absent")
-    model, n_ops = _prefix_model(path.read_bytes())
+    model, n_ops = _prefix_model(shared_model(f"{name}.tflite").read_bytes())
     g = read_tflite(model)
     assert n_ops >= 3
-    compiled = utvm.compile(model, name="prefix")
-    rng = np.random.default_rng(7)
-    for _ in range(2):
-        xs = [rng.integers(-128, 128, size=g.tensors[i].shape).astype(np.int8) for i in g.inputs]
-        ours = utvm.host.run(compiled, xs)
-        ref = tflm_run(model, xs)
-        for a, b in zip(ours, ref):
-            np.testing.assert_array_equal(a, b)
+    inputs = [(g.tensors[i].shape, "int8") for i in g.inputs]
+    check(model, inputs, seed=7, n=2, name="prefix")

@@ -11,36 +11,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, random_tensor, requires_tflm
 
-N_INPUTS = 3
+pytestmark = requires_tflm
+
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
-
-
-def rand(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    info = np.iinfo(dtype)
-    return rng.integers(int(info.min), int(info.max) + 1, size=shape).astype(dtype)
-
-
-def check_model(model: bytes, make_inputs, seed: int = 0, n: int = N_INPUTS) -> None:
-    """Compile ``model`` and compare with TFLM on ``n`` input sets from ``make_inputs(rng)``."""
-    runner = utvm.host.build(utvm.compile(model, name="eltwise_test"))
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        inputs = make_inputs(rng)
-        ours, _ = runner.run(inputs)
-        ref = tflm_run(model, inputs)
-        assert len(ours) == len(ref)
-        for a, b in zip(ours, ref):
-            assert a.dtype == b.dtype
-            assert a.shape == b.shape
-            np.testing.assert_array_equal(a, b)
 
 
 @dataclass(frozen=True)
@@ -79,7 +56,7 @@ def build(case: Case) -> bytes:
     mb = ModelBuilder("eltwise_test")
     a = mb.input("a", case.shape1, case.dtype, scale=case.s1, zero_point=case.z1)
     if case.const2:
-        data = rand(np.random.default_rng(case.seed + 99), case.shape2, case.dtype)
+        data = random_tensor(np.random.default_rng(case.seed + 99), case.shape2, case.dtype)
         b = mb.const("b", data, scale=case.s2, zero_point=case.z2)
     else:
         b = mb.input("b", case.shape2, case.dtype, scale=case.s2, zero_point=case.z2)
@@ -89,14 +66,9 @@ def build(case: Case) -> bytes:
     return mb.build()
 
 
-def check(case: Case) -> None:
-    def make(rng: np.random.Generator) -> list[np.ndarray]:
-        xs = [rand(rng, case.shape1, case.dtype)]
-        if not case.const2:
-            xs.append(rand(rng, case.shape2, case.dtype))
-        return xs
-
-    check_model(build(case), make, seed=case.seed)
+def check_case(case: Case) -> None:
+    inputs = [(case.shape1, case.dtype)] + ([] if case.const2 else [(case.shape2, case.dtype)])
+    check(build(case), inputs, seed=case.seed, name="eltwise_test")
 
 
 A = Case()
@@ -170,7 +142,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_elementwise_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_same_tensor_twice() -> None:
@@ -181,7 +153,7 @@ def test_same_tensor_twice() -> None:
         y = mb.tensor("y", (2, 9), "int8", scale=so, zero_point=2)
         mb.op(opcode, [x, x], [y], fused_activation_function="NONE")
         mb.output(y)
-        check_model(mb.build(), lambda rng: [rand(rng, (2, 9), "int8")])
+        check(mb.build(), [((2, 9), "int8")], name="eltwise_test")
 
 
 def test_chain_of_elementwise_ops() -> None:
@@ -199,7 +171,7 @@ def test_chain_of_elementwise_ops() -> None:
     mb.op("SUB", [c, t2], [t3], fused_activation_function="RELU6")
     mb.op("ADD", [t3, t1], [y], fused_activation_function="NONE")
     mb.output(y)
-    check_model(mb.build(), lambda rng: [rand(rng, (1, 6, 6, 4), "int8"), rand(rng, (1, 6, 6, 4), "int8")])
+    check(mb.build(), [((1, 6, 6, 4), "int8")] * 2, name="eltwise_test")
 
 
 def test_lowering_marks_inplace() -> None:
@@ -218,10 +190,7 @@ def test_lowering_marks_inplace() -> None:
 
 
 def _refused(case: Case, *fragments: str) -> None:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(build(case), name="eltwise_test")
-    msg = str(err.value)
-    assert case.opcode in msg
+    msg = compile_error(build(case), case.opcode)
     for f in fragments:
         assert f in msg
 
@@ -234,8 +203,7 @@ def test_float32_is_refused(opcode: str) -> None:
     y = mb.tensor("y", (4,), "float32")
     mb.op(opcode, [a, b], [y], fused_activation_function="NONE")
     mb.output(y)
-    with pytest.raises(ModelError, match=opcode):
-        utvm.compile(mb.build(), name="eltwise_test")
+    compile_error(mb.build(), opcode)
 
 
 def test_refusals() -> None:
@@ -255,5 +223,4 @@ def test_mixed_types_are_refused() -> None:
     y = mb.tensor("y", (4,), "int8", scale=0.1, zero_point=0)
     mb.op("ADD", [a, b], [y], fused_activation_function="NONE")
     mb.output(y)
-    with pytest.raises(ModelError, match="ADD"):
-        utvm.compile(mb.build(), name="eltwise_test")
+    compile_error(mb.build(), "ADD")

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
-from utvm.reference import tflm_available, tflm_run
+from utvm.reference import tflm_run
 
-pytestmark = pytest.mark.skipif(
-    not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed"
-)
+from ..conftest import shared_model
+from .support import check, check_with, compile_error, requires_tflm
 
-MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
-N_INPUTS = 3
+pytestmark = requires_tflm
 
 
 @dataclass(frozen=True)
@@ -117,16 +113,12 @@ def build(
     return mb.build(), x_shape, (max(lo, -128), min(hi, 127))
 
 
-def check(case: Case, **kw) -> None:
+def check_case(case: Case, **kw) -> None:
     model, x_shape, (lo, hi) = build(case, **kw)
-    compiled = utvm.compile(model, name="fc_test")
-    rng = np.random.default_rng(case.seed)
-    for _ in range(N_INPUTS):
-        x = rng.integers(lo, hi + 1, size=x_shape).astype(np.int8)
-        ours = utvm.host.run(compiled, [x])
-        ref = tflm_run(model, [x])
-        assert ours[0].shape == ref[0].shape == case.y_shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+    runs = check_with(
+        model, lambda rng: [rng.integers(lo, hi + 1, size=x_shape).astype(np.int8)], seed=case.seed, name="fc_test"
+    )
+    assert all(outputs[0].shape == case.y_shape for outputs in runs)
 
 
 F = Case()
@@ -177,7 +169,7 @@ FC_CASES = [
 
 @pytest.mark.parametrize("case", FC_CASES, ids=lambda c: c.id())
 def test_fully_connected(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_case_ids_are_unique() -> None:
@@ -188,7 +180,7 @@ def test_case_ids_are_unique() -> None:
 def test_micro_speech_style_input() -> None:
     """A 4-D input read flat into a 2-D output, as micro_speech's FC does ([1, 25, 20, 8] -> [1, 4])."""
     case = replace(F, x_shape=(1, 4000), units=4, in_zp=-128, seed=42)
-    check(case, x_shape_override=(1, 25, 20, 8))
+    check_case(case, x_shape_override=(1, 25, 20, 8))
 
 
 def _boundary_biases(m1: tuple[int, int], m2: tuple[int, int]) -> np.ndarray:
@@ -299,9 +291,7 @@ BAD = [
 
 @pytest.mark.parametrize("what,over", BAD, ids=[w for w, _ in BAD])
 def test_unsupported_raises_model_error(what: str, over: dict) -> None:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(_fc_model(**over), name="bad_fc")
-    assert "FULLY_CONNECTED" in str(info.value)
+    compile_error(_fc_model(**over), "FULLY_CONNECTED")
 
 
 def test_valid_builder_model_compiles() -> None:
@@ -313,15 +303,8 @@ def test_valid_builder_model_compiles() -> None:
 
 @pytest.mark.parametrize("name", ["ad01_int8", "hello_world_int8"])
 def test_shared_fc_model(name: str) -> None:
-    path = MODELS / f"{name}.tflite"
-    if not path.exists():
-        pytest.skip(f"shared model {path} is absent")
-    data = path.read_bytes()
+    data = shared_model(f"{name}.tflite").read_bytes()
     g = read_tflite(data)
     assert {op.opcode for op in g.operators} == {"FULLY_CONNECTED"}
-    compiled = utvm.compile(data, name=name)
-    rng = np.random.default_rng(11)
-    for _ in range(4):
-        xs = [rng.integers(-128, 128, size=g.tensors[i].shape).astype(np.int8) for i in g.inputs]
-        for a, b in zip(utvm.host.run(compiled, xs), tflm_run(data, xs)):
-            np.testing.assert_array_equal(a, b)
+    inputs = [(g.tensors[i].shape, "int8") for i in g.inputs]
+    check(data, inputs, seed=11, n=4, name=name)

@@ -9,21 +9,19 @@ checked completely; scales run from 1e-4 to 20 (where the radius is 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
 from utvm.ops.logistic_tanh import logistic_tanh_params
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compare_runs, compile_error, requires_tflm
+
+pytestmark = requires_tflm
 
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 OUT_QUANT = {"LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
@@ -53,18 +51,12 @@ def build(case: Case, dtype: str = "int8") -> bytes:
     return mb.build()
 
 
-def check(case: Case) -> None:
-    model = build(case)
-    runner = utvm.host.build(utvm.compile(model, name="act_test"))
+def check_case(case: Case) -> None:
     rng = np.random.default_rng(case.seed)
     size = int(np.prod(case.shape))
     values = np.resize(ALL_INT8, size)  # every int8 value (when size >= 256)
-    for x in (values, rng.permutation(values)):
-        x = x.reshape(case.shape)
-        ours, _ = runner.run([x])
-        ref = tflm_run(model, [x])
-        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+    input_sets = [[x.reshape(case.shape)] for x in (values, rng.permutation(values))]
+    compare_runs(build(case), input_sets, name="act_test")
 
 
 SCALES = [
@@ -97,7 +89,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_activation_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_logistic_tanh_chain() -> None:
@@ -109,12 +101,7 @@ def test_logistic_tanh_chain() -> None:
     mb.op("TANH", [x], [t])
     mb.op("LOGISTIC", [t], [y])
     mb.output(y)
-    model = mb.build()
-    runner = utvm.host.build(utvm.compile(model, name="act_test"))
-    rng = np.random.default_rng(4)
-    for _ in range(3):
-        xv = rng.integers(-128, 128, size=(4, 64)).astype(np.int8)
-        np.testing.assert_array_equal(runner.run([xv])[0][0], tflm_run(model, [xv])[0])
+    check(mb.build(), [((4, 64), "int8")], seed=4, n=3, name="act_test")
 
 
 def test_params() -> None:
@@ -127,19 +114,13 @@ def test_params() -> None:
         assert lower(g.operators[0], g).inplace == (0, 0)
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(model, name="act_test")
-    return str(err.value)
-
-
 def test_refusals() -> None:
-    msg = _compile_error(build(Case(opcode="LOGISTIC", out_quant=(1.0 / 256, 0))))
-    assert "LOGISTIC" in msg and "zero point" in msg
+    msg = compile_error(build(Case(opcode="LOGISTIC", out_quant=(1.0 / 256, 0))), "LOGISTIC")
+    assert "zero point" in msg
     for opcode in ("LOGISTIC", "TANH"):
         # scale * 2^27 < 1/2: a negative input shift, undefined in TFLM's CalculateInputRadius
-        msg = _compile_error(build(Case(opcode=opcode, scale=1e-10)))
-        assert opcode in msg and "shift" in msg
+        msg = compile_error(build(Case(opcode=opcode, scale=1e-10)), opcode)
+        assert "shift" in msg
 
 
 @pytest.mark.parametrize("opcode", ["LOGISTIC", "TANH"])
@@ -152,5 +133,5 @@ def test_other_types_are_refused(opcode: str, dtype: str) -> None:
     y = mb.tensor("y", (8,), dtype, **out_quant)
     mb.op(opcode, [x], [y])
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert opcode in msg and dtype in msg
+    msg = compile_error(mb.build(), opcode)
+    assert dtype in msg

@@ -9,20 +9,17 @@ requantization multipliers below one, above one, tiny and flushed to zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Iterator
 
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.ops.mean import mean_multiplier
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import N_INPUTS, check, compare_runs, compile_error, requires_tflm
 
-N_INPUTS = 3
+pytestmark = requires_tflm
 
 
 @dataclass(frozen=True)
@@ -66,20 +63,19 @@ def build(case: Case, out_shape: tuple | None = None, axes_dtype: str = "int32",
     return mb.build()
 
 
-def check(case: Case) -> None:
-    model = build(case)
-    runner = utvm.host.build(utvm.compile(model, name="mean_test"))
-    rng = np.random.default_rng(case.seed)
+def mean_inputs(case: Case, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
+    """N_INPUTS input sets: random, then all at one end (sums far from zero), then small values."""
     for k in range(N_INPUTS):
         x = rng.integers(-128, 128, size=case.shape).astype(np.int8)
         if k == 1:  # all at one end: sums far from zero
             x[...] = rng.choice([-128, 127])
         if k == 2:  # small values: means near rounding boundaries
             x = rng.integers(-2, 3, size=case.shape).astype(np.int8)
-        ours, _ = runner.run([x])
-        ref = tflm_run(model, [x])
-        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+        yield [x]
+
+
+def check_case(case: Case) -> None:
+    compare_runs(build(case), mean_inputs(case, np.random.default_rng(case.seed)), name="mean_test")
 
 
 B = Case()
@@ -120,7 +116,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_mean_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_mean_after_pool_chain() -> None:
@@ -134,12 +130,7 @@ def test_mean_after_pool_chain() -> None:
           fused_activation_function="NONE")
     mb.op("MEAN", [t, a], [y], keep_dims=False)
     mb.output(y)
-    model = mb.build()
-    runner = utvm.host.build(utvm.compile(model, name="mean_test"))
-    rng = np.random.default_rng(3)
-    for _ in range(N_INPUTS):
-        xv = rng.integers(-128, 128, size=(1, 8, 8, 6)).astype(np.int8)
-        np.testing.assert_array_equal(runner.run([xv])[0][0], tflm_run(model, [xv])[0])
+    check(mb.build(), [((1, 8, 8, 6), "int8")], seed=3, name="mean_test")
 
 
 def test_mean_multiplier_folds_the_count() -> None:
@@ -149,23 +140,17 @@ def test_mean_multiplier_folds_the_count() -> None:
     assert mean_multiplier(1e-6, 1e4, 10) == (0, -3)  # flushed multiplier: 0 << s // n
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(model, name="mean_test")
-    return str(err.value)
-
-
 def test_refusals() -> None:
-    msg = _compile_error(build(B, const_axes=False))
-    assert "MEAN" in msg and "constant" in msg
-    msg = _compile_error(build(B, axes_dtype="int64"))
-    assert "MEAN" in msg and "int64" in msg
-    msg = _compile_error(build(replace(B, axes=(4,)), out_shape=(1, 5, 6, 7)))
-    assert "MEAN" in msg and "out of range" in msg
-    msg = _compile_error(build(B, out_shape=(1, 1, 1, 6)))
-    assert "MEAN" in msg and "elements" in msg
-    msg = _compile_error(build(replace(B, s_in=1e-3, z_in=0, s_out=1e-3, z_out=0), dtype="int16"))
-    assert "MEAN" in msg and "int16" in msg
+    msg = compile_error(build(B, const_axes=False), "MEAN")
+    assert "constant" in msg
+    msg = compile_error(build(B, axes_dtype="int64"), "MEAN")
+    assert "int64" in msg
+    msg = compile_error(build(replace(B, axes=(4,)), out_shape=(1, 5, 6, 7)), "MEAN")
+    assert "out of range" in msg
+    msg = compile_error(build(B, out_shape=(1, 1, 1, 6)), "MEAN")
+    assert "elements" in msg
+    msg = compile_error(build(replace(B, s_in=1e-3, z_in=0, s_out=1e-3, z_out=0), dtype="int16"), "MEAN")
+    assert "int16" in msg
 
 
 def test_float_is_refused() -> None:
@@ -175,20 +160,16 @@ def test_float_is_refused() -> None:
     y = mb.tensor("y", (1, 1, 1, 2), "float32")
     mb.op("MEAN", [x, a], [y], keep_dims=True)
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "MEAN" in msg and "float32" in msg
+    msg = compile_error(mb.build(), "MEAN")
+    assert "float32" in msg
 
 
 def test_mean_with_empty_axes_constant_is_identity_like_tflm():
     """An empty constant (zero-element axes tensor) is read as a constant, not as a missing producer."""
-    from utvm.reference import tflm_run
-
     mb = ModelBuilder("m")
     x = mb.input("x", (1, 2, 3), "int8", scale=0.1, zero_point=-3)
     axes = mb.const("axes", np.zeros((0,), np.int32))
     y = mb.tensor("y", (1, 2, 3), "int8", scale=0.1, zero_point=-3)
     mb.op("MEAN", [x, axes], [y], keep_dims=True)
     mb.output(y)
-    model = mb.build()
-    xi = np.random.default_rng(3).integers(-128, 128, (1, 2, 3)).astype(np.int8)
-    np.testing.assert_array_equal(utvm.host.run(utvm.compile(model), [xi])[0], tflm_run(model, [xi])[0])
+    check(mb.build(), [((1, 2, 3), "int8")], seed=3, n=1)

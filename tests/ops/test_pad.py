@@ -13,37 +13,11 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
+pytestmark = requires_tflm
 
 
 def quant(dtype: str, scale: float | None, zp: int) -> dict:
@@ -152,12 +126,6 @@ def test_pad_feeds_and_follows_other_ops() -> None:
 # --------------------------------------------------------------------------- refused models
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model)
-    return str(info.value)
-
-
 def test_pad_refuses_runtime_paddings() -> None:
     mb = ModelBuilder("pad")
     x = mb.input("x", (1, 2, 2, 1), "int8", scale=0.1, zero_point=0)
@@ -165,8 +133,8 @@ def test_pad_refuses_runtime_paddings() -> None:
     y = mb.tensor("y", (1, 4, 4, 1), "int8", scale=0.1, zero_point=0)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "PAD" in msg and "constant" in msg
+    msg = compile_error(mb.build(), "PAD")
+    assert "constant" in msg
 
 
 def test_pad_refuses_negative_paddings() -> None:
@@ -176,7 +144,7 @@ def test_pad_refuses_negative_paddings() -> None:
     y = mb.tensor("y", (1, 3, 4, 1), "int8", scale=0.1, zero_point=0)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    assert "PAD" in _compile_error(mb.build())
+    compile_error(mb.build(), "PAD")
 
 
 def test_pad_refuses_int64_paddings() -> None:
@@ -186,8 +154,8 @@ def test_pad_refuses_int64_paddings() -> None:
     y = mb.tensor("y", (1, 4, 4, 1), "int8", scale=0.1, zero_point=0)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "PAD" in msg and "int32" in msg
+    msg = compile_error(mb.build(), "PAD")
+    assert "int32" in msg
 
 
 def test_pad_refuses_six_dims() -> None:
@@ -198,7 +166,7 @@ def test_pad_refuses_six_dims() -> None:
     y = mb.tensor("y", shape[:-1] + (3,), "int8", scale=0.1, zero_point=0)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    assert "PAD" in _compile_error(mb.build())
+    compile_error(mb.build(), "PAD")
 
 
 def test_pad_refuses_wrong_output_shape() -> None:
@@ -208,7 +176,7 @@ def test_pad_refuses_wrong_output_shape() -> None:
     y = mb.tensor("y", (1, 4, 5, 1), "int8", scale=0.1, zero_point=0)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    assert "PAD" in _compile_error(mb.build())
+    compile_error(mb.build(), "PAD")
 
 
 def test_pad_refuses_unsupported_type() -> None:
@@ -218,8 +186,8 @@ def test_pad_refuses_unsupported_type() -> None:
     y = mb.tensor("y", (1, 4, 4, 1), "uint8", scale=0.1, zero_point=128)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "PAD" in msg and "uint8" in msg
+    msg = compile_error(mb.build(), "PAD")
+    assert "uint8" in msg
 
 
 def test_padv2_refuses_constant_with_other_quantization() -> None:
@@ -230,8 +198,8 @@ def test_padv2_refuses_constant_with_other_quantization() -> None:
     y = mb.tensor("y", (1, 4, 4, 1), "int8", scale=0.1, zero_point=0)
     mb.op("PADV2", [x, p, c], [y])
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "PADV2" in msg and "quantization" in msg
+    msg = compile_error(mb.build(), "PADV2")
+    assert "quantization" in msg
 
 
 def test_padv2_refuses_runtime_constant() -> None:
@@ -242,4 +210,4 @@ def test_padv2_refuses_runtime_constant() -> None:
     y = mb.tensor("y", (1, 4, 4, 1), "float32")
     mb.op("PADV2", [x, p, c], [y])
     mb.output(y)
-    assert "PADV2" in _compile_error(mb.build())
+    compile_error(mb.build(), "PADV2")

@@ -10,22 +10,19 @@ batches, zero points at both ends, and the geometries of the shared models.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Iterator
 
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
 from utvm.ops.pooling import _out_size_and_padding
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import N_INPUTS, check, compare_runs, compile_error, requires_tflm
 
-N_INPUTS = 3
+pytestmark = requires_tflm
 
 
 @dataclass(frozen=True)
@@ -81,20 +78,19 @@ def build(case: Case, out_shape: tuple | None = None, out_zero_point: int | None
     return mb.build()
 
 
-def check(case: Case) -> None:
-    model = build(case)
-    runner = utvm.host.build(utvm.compile(model, name="pool_test"))
-    rng = np.random.default_rng(case.seed)
+def pool_inputs(case: Case, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
+    """N_INPUTS input sets: random, then a narrow range, then random with -128 and 127 in its first elements."""
     for k in range(N_INPUTS):
         x = rng.integers(-128, 128, size=case.shape).astype(np.int8)
         if k == 1:  # narrow range: averages land near rounding boundaries often
             x = rng.integers(-3, 4, size=case.shape).astype(np.int8)
         if k == 2:
             x.reshape(-1)[:4] = [-128, 127, -128, 127]
-        ours, _ = runner.run([x])
-        ref = tflm_run(model, [x])
-        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+        yield [x]
+
+
+def check_case(case: Case) -> None:
+    compare_runs(build(case), pool_inputs(case, np.random.default_rng(case.seed)), name="pool_test")
 
 
 A = Case()
@@ -146,7 +142,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_pool_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_pool_chain() -> None:
@@ -160,12 +156,7 @@ def test_pool_chain() -> None:
     mb.op("AVERAGE_POOL_2D", [t], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2,
           fused_activation_function="RELU")
     mb.output(y)
-    model = mb.build()
-    runner = utvm.host.build(utvm.compile(model, name="pool_test"))
-    rng = np.random.default_rng(11)
-    for _ in range(N_INPUTS):
-        xv = rng.integers(-128, 128, size=(1, 9, 9, 5)).astype(np.int8)
-        np.testing.assert_array_equal(runner.run([xv])[0][0], tflm_run(model, [xv])[0])
+    check(mb.build(), [((1, 9, 9, 5), "int8")], seed=11, name="pool_test")
 
 
 def test_padding_params() -> None:
@@ -176,26 +167,20 @@ def test_padding_params() -> None:
     assert (p["output_height"], p["output_width"], p["padding_height"], p["padding_width"]) == (4, 3, 1, 0)
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(model, name="pool_test")
-    return str(err.value)
-
-
 @pytest.mark.parametrize("opcode", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
 def test_refusals(opcode: str) -> None:
     base = replace(A, opcode=opcode)
     # different zero point / scale on input and output
-    msg = _compile_error(build(base, out_zero_point=base.zero_point + 1))
-    assert opcode in msg and "zero point" in msg
-    msg = _compile_error(build(replace(base, out_scale=0.051)))
-    assert opcode in msg and "scale" in msg
+    msg = compile_error(build(base, out_zero_point=base.zero_point + 1), opcode)
+    assert "zero point" in msg
+    msg = compile_error(build(replace(base, out_scale=0.051)), opcode)
+    assert "scale" in msg
     # an output shape that is not the one TFLite computes
-    msg = _compile_error(build(base, out_shape=(1, 3, 4, 3)))
-    assert opcode in msg and "shape" in msg
+    msg = compile_error(build(base, out_shape=(1, 3, 4, 3)), opcode)
+    assert "shape" in msg
     # a fused activation TFLM's pooling does not support
-    msg = _compile_error(build(replace(base, activation="TANH")))
-    assert opcode in msg and "TANH" in msg
+    msg = compile_error(build(replace(base, activation="TANH")), opcode)
+    assert "TANH" in msg
 
 
 @pytest.mark.parametrize("opcode", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
@@ -208,5 +193,5 @@ def test_other_types_are_refused(opcode: str, dtype: str) -> None:
     mb.op(opcode, [x], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2,
           fused_activation_function="NONE")
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert opcode in msg and dtype in msg
+    msg = compile_error(mb.build(), opcode)
+    assert dtype in msg

@@ -8,42 +8,19 @@ accepts. The end-to-end cases run float32 models with an int8 body.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check_with, compile_error, random_tensor, requires_tflm
 
-N_INPUTS = 3
-
-
-def assert_same(ours: np.ndarray, ref: np.ndarray) -> None:
-    assert ours.dtype == ref.dtype and ours.shape == ref.shape
-    if ours.dtype.kind == "f":  # bit for bit, so -0.0 != 0.0
-        np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32))
-    else:
-        np.testing.assert_array_equal(ours, ref)
-
-
-def check_model(model: bytes, make_inputs, seed: int = 0, n: int = N_INPUTS) -> None:
-    runner = utvm.host.build(utvm.compile(model, name="quantize_test"))
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        inputs = make_inputs(rng)
-        ours, _ = runner.run(inputs)
-        ref = tflm_run(model, inputs)
-        assert len(ours) == len(ref)
-        for a, b in zip(ours, ref):
-            assert_same(a, b)
+pytestmark = requires_tflm
 
 
 def float_inputs(rng: np.random.Generator, shape: tuple, scale: float, zp: int, dtype: str) -> np.ndarray:
@@ -112,10 +89,11 @@ QUANTIZE_CASES = [
 
 @pytest.mark.parametrize("case", QUANTIZE_CASES, ids=[c.id() for c in QUANTIZE_CASES])
 def test_quantize_float_matches_tflm(case: QCase) -> None:
-    check_model(
+    check_with(
         build_quantize(case),
         lambda rng: [float_inputs(rng, case.shape, case.scale, case.zp, case.dtype)],
         seed=case.seed,
+        name="quantize_test",
     )
 
 
@@ -150,10 +128,7 @@ def int_inputs(rng: np.random.Generator, shape: tuple, dtype: str) -> np.ndarray
         x = rng.integers(-(1 << 20), 1 << 20, size=shape).astype(np.int32)
         x.reshape(-1)[:4] = [0, 1, -1, 1 << 24]
         return x
-    info = np.iinfo(dtype)
-    x = rng.integers(int(info.min), int(info.max) + 1, size=shape).astype(dtype)
-    x.reshape(-1)[:2] = [info.min, info.max]
-    return x
+    return random_tensor(rng, shape, dtype, extremes=True)
 
 
 R = RCase()
@@ -184,7 +159,7 @@ REQUANTIZE_CASES = [
 
 @pytest.mark.parametrize("case", REQUANTIZE_CASES, ids=[c.id() for c in REQUANTIZE_CASES])
 def test_requantize_matches_tflm(case: RCase) -> None:
-    check_model(build_requantize(case), lambda rng: [int_inputs(rng, case.shape, case.src)])
+    check_with(build_requantize(case), lambda rng: [int_inputs(rng, case.shape, case.src)], name="quantize_test")
 
 
 # --------------------------------------------------------------------------- int -> float
@@ -213,7 +188,7 @@ def test_dequantize_matches_tflm(dtype: str, scale: float, zp: int) -> None:
     y = mb.tensor("y", (4, 17), "float32")
     mb.op("DEQUANTIZE", [x], [y])
     mb.output(y)
-    check_model(mb.build(), lambda rng: [int_inputs(rng, (4, 17), dtype)])
+    check_with(mb.build(), lambda rng: [int_inputs(rng, (4, 17), dtype)], name="quantize_test")
 
 
 # --------------------------------------------------------------------------- float models with an int8 body
@@ -240,7 +215,7 @@ def test_float_model_quantize_fully_connected_dequantize() -> None:
     )
     mb.op("DEQUANTIZE", [h], [y])
     mb.output(y)
-    check_model(mb.build(), lambda rng: [float_inputs(rng, (1, 16), 0.02, -4, "int8")], n=5)
+    check_with(mb.build(), lambda rng: [float_inputs(rng, (1, 16), 0.02, -4, "int8")], n=5, name="quantize_test")
 
 
 def test_float_model_quantize_add_requantize_dequantize() -> None:
@@ -256,7 +231,7 @@ def test_float_model_quantize_add_requantize_dequantize() -> None:
     mb.op("QUANTIZE", [s], [r])
     mb.op("DEQUANTIZE", [r], [y])
     mb.output(y)
-    check_model(mb.build(), lambda rng: [float_inputs(rng, (2, 3, 4), 0.03, 7, "int8")], n=5)
+    check_with(mb.build(), lambda rng: [float_inputs(rng, (2, 3, 4), 0.03, 7, "int8")], n=5, name="quantize_test")
 
 
 def test_inplace_marks() -> None:
@@ -271,14 +246,14 @@ def test_inplace_marks() -> None:
 # --------------------------------------------------------------------------- refusals
 
 
-def _compile_single(opcode: str, src: tuple, dst: tuple) -> None:
+def _single_model(opcode: str, src: tuple, dst: tuple) -> bytes:
     """src/dst: (dtype, scale or None, zero point)."""
     mb = ModelBuilder("quantize_test")
     x = mb.input("x", (4,), src[0], scale=src[1], zero_point=src[2])
     y = mb.tensor("y", (4,), dst[0], scale=dst[1], zero_point=dst[2])
     mb.op(opcode, [x], [y])
     mb.output(y)
-    utvm.compile(mb.build(), name="quantize_test")
+    return mb.build()
 
 
 @pytest.mark.parametrize(
@@ -295,8 +270,7 @@ def _compile_single(opcode: str, src: tuple, dst: tuple) -> None:
     ids=["f32-u8", "f32-s32", "s16-u8", "unquantized-output", "deq-s8-s8", "deq-s32", "deq-unquantized"],
 )
 def test_refusals(opcode: str, src: tuple, dst: tuple) -> None:
-    with pytest.raises(ModelError, match=opcode):
-        _compile_single(opcode, src, dst)
+    compile_error(_single_model(opcode, src, dst), opcode)
 
 
 def test_per_channel_output_is_refused() -> None:
@@ -305,5 +279,5 @@ def test_per_channel_output_is_refused() -> None:
     y = mb.tensor("y", (2, 3), "int8", scale=[0.1, 0.2, 0.3], zero_point=0, axis=1)
     mb.op("QUANTIZE", [x], [y])
     mb.output(y)
-    with pytest.raises(ModelError, match="QUANTIZE.*per tensor|per tensor.*QUANTIZE"):
-        utvm.compile(mb.build(), name="quantize_test")
+    msg = compile_error(mb.build(), "QUANTIZE")
+    assert re.search("QUANTIZE.*per tensor|per tensor.*QUANTIZE", msg)

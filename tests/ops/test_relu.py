@@ -12,17 +12,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-import utvm
-import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import N_INPUTS, check, compare_runs, compile_error, random_tensor, requires_tflm
 
-N_INPUTS = 3
+pytestmark = requires_tflm
 
 
 @dataclass(frozen=True)
@@ -52,19 +48,11 @@ def build(case: Case) -> bytes:
     return mb.build()
 
 
-def check(case: Case) -> None:
-    model = build(case)
-    runner = utvm.host.build(utvm.compile(model, name="relu_test"))
+def check_case(case: Case) -> None:
     rng = np.random.default_rng(case.seed)
-    info = np.iinfo(case.dtype)
-    for k in range(N_INPUTS):
-        x = rng.integers(int(info.min), int(info.max) + 1, size=case.shape).astype(case.dtype)
-        if k == 0:  # make sure both ends of the range are there
-            x.reshape(-1)[:2] = [info.min, info.max]
-        ours, _ = runner.run([x])
-        ref = tflm_run(model, [x])
-        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+    # the first input set has both ends of the range
+    input_sets = ([random_tensor(rng, case.shape, case.dtype, extremes=k == 0)] for k in range(N_INPUTS))
+    compare_runs(build(case), input_sets, name="relu_test")
 
 
 R = Case()
@@ -104,7 +92,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_relu_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_relu_after_add_chain() -> None:
@@ -119,12 +107,7 @@ def test_relu_after_add_chain() -> None:
     mb.op("RELU", [t], [r])
     mb.op("RELU6", [r], [y])
     mb.output(y)
-    model = mb.build()
-    runner = utvm.host.build(utvm.compile(model, name="relu_test"))
-    rng = np.random.default_rng(5)
-    for _ in range(N_INPUTS):
-        xs = [rng.integers(-128, 128, size=(2, 8)).astype(np.int8) for _ in range(2)]
-        np.testing.assert_array_equal(runner.run(xs)[0][0], tflm_run(model, xs)[0])
+    check(mb.build(), [((2, 8), "int8")] * 2, seed=5, name="relu_test")
 
 
 def test_relu_runs_in_place() -> None:
@@ -143,9 +126,7 @@ def test_relu_runs_in_place() -> None:
     ids=["int16-zero-point", "int32"],
 )
 def test_refusals(case: Case, fragment: str) -> None:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(build(case), name="relu_test")
-    assert case.opcode in str(err.value) and fragment in str(err.value)
+    assert fragment in compile_error(build(case), case.opcode)
 
 
 @pytest.mark.parametrize("opcode", ["RELU", "RELU6"])
@@ -155,13 +136,11 @@ def test_float_and_mixed_types_are_refused(opcode: str) -> None:
     y = mb.tensor("y", (4,), "float32")
     mb.op(opcode, [x], [y])
     mb.output(y)
-    with pytest.raises(ModelError, match=opcode):
-        utvm.compile(mb.build(), name="relu_test")
+    compile_error(mb.build(), opcode)
 
     mb = ModelBuilder("relu_test")
     x = mb.input("x", (4,), "int8", scale=0.1, zero_point=0)
     y = mb.tensor("y", (4,), "int16", scale=0.1, zero_point=0)
     mb.op(opcode, [x], [y])
     mb.output(y)
-    with pytest.raises(ModelError, match=opcode):
-        utvm.compile(mb.build(), name="relu_test")
+    compile_error(mb.build(), opcode)

@@ -11,44 +11,15 @@ output.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import pytest
 
 import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
-
-
+pytestmark = requires_tflm
 
 Q = {"scale": 0.05, "zero_point": -4}
 
@@ -156,5 +127,4 @@ def test_reshape_refuses_changed_element_count() -> None:
     y = mb.tensor("y", (7,), "int8", **Q)
     mb.op("RESHAPE", [x], [y], new_shape=[7])
     mb.output(y)
-    with pytest.raises(ModelError, match="RESHAPE"):
-        utvm.compile(mb.build())
+    compile_error(mb.build(), "RESHAPE")

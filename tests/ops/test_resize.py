@@ -16,39 +16,13 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.ops.resize import nearest_indices
-from utvm.reference import tflm_available, tflm_run
+from utvm.reference import tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
-
+pytestmark = requires_tflm
 
 
 def resize_model(
@@ -139,33 +113,25 @@ def test_resize_index_tables_match_tflm(align: bool, half: bool) -> None:
 # --------------------------------------------------------------------------- refused models
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model)
-    msg = str(info.value)
-    assert "RESIZE_NEAREST_NEIGHBOR" in msg
-    return msg
-
-
 def test_resize_refuses_runtime_size() -> None:
-    assert "constant" in _compile_error(resize_model((1, 2, 2, 1), (4, 4), runtime_size=True))
+    assert "constant" in compile_error(resize_model((1, 2, 2, 1), (4, 4), runtime_size=True), "RESIZE_NEAREST_NEIGHBOR")
 
 
 def test_resize_refuses_int64_size() -> None:
-    assert "int32" in _compile_error(resize_model((1, 2, 2, 1), (4, 4), size_dtype="int64"))
+    assert "int32" in compile_error(resize_model((1, 2, 2, 1), (4, 4), size_dtype="int64"), "RESIZE_NEAREST_NEIGHBOR")
 
 
 def test_resize_refuses_3d_input() -> None:
-    _compile_error(resize_model((2, 2, 1), (4, 4), out_shape=(4, 4, 1)))
+    compile_error(resize_model((2, 2, 1), (4, 4), out_shape=(4, 4, 1)), "RESIZE_NEAREST_NEIGHBOR")
 
 
 def test_resize_refuses_three_sizes() -> None:
-    _compile_error(resize_model((1, 2, 2, 1), (4, 4, 1), out_shape=(1, 4, 4, 1)))
+    compile_error(resize_model((1, 2, 2, 1), (4, 4, 1), out_shape=(1, 4, 4, 1)), "RESIZE_NEAREST_NEIGHBOR")
 
 
 def test_resize_refuses_wrong_output_shape() -> None:
-    _compile_error(resize_model((1, 2, 2, 1), (4, 4), out_shape=(1, 4, 5, 1)))
+    compile_error(resize_model((1, 2, 2, 1), (4, 4), out_shape=(1, 4, 5, 1)), "RESIZE_NEAREST_NEIGHBOR")
 
 
 def test_resize_refuses_int32_data() -> None:
-    assert "int32" in _compile_error(resize_model((1, 2, 2, 1), (4, 4), dtype="int32"))
+    assert "int32" in compile_error(resize_model((1, 2, 2, 1), (4, 4), dtype="int32"), "RESIZE_NEAREST_NEIGHBOR")

@@ -17,14 +17,14 @@ import pytest
 
 import utvm
 import utvm.host
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
 from utvm.ops.softmax import softmax_scaling
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compare_runs, compile_error, requires_tflm
+
+pytestmark = requires_tflm
 
 N_INPUTS = 4
 
@@ -82,15 +82,9 @@ def inputs(case: Case, rng: np.random.Generator) -> list[np.ndarray]:
     return xs
 
 
-def check(case: Case) -> None:
-    model = build(case)
-    runner = utvm.host.build(utvm.compile(model, name="softmax_test"))
-    rng = np.random.default_rng(case.seed)
-    for x in inputs(case, rng):
-        ours, _ = runner.run([x])
-        ref = tflm_run(model, [x])
-        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
-        np.testing.assert_array_equal(ours[0], ref[0])
+def check_case(case: Case) -> None:
+    input_sets = [[x] for x in inputs(case, np.random.default_rng(case.seed))]
+    compare_runs(build(case), input_sets, name="softmax_test")
 
 
 B = Case()
@@ -124,7 +118,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id() for c in CASES])
 def test_softmax_matches_tflm(case: Case) -> None:
-    check(case)
+    check_case(case)
 
 
 def test_classifier_head_chain() -> None:
@@ -140,12 +134,7 @@ def test_classifier_head_chain() -> None:
     mb.op("RESHAPE", [p, shape], [r], new_shape=[1, 10])
     mb.op("SOFTMAX", [r], [y], beta=1.0)
     mb.output(y)
-    model = mb.build()
-    runner = utvm.host.build(utvm.compile(model, name="softmax_test"))
-    rng = np.random.default_rng(9)
-    for _ in range(N_INPUTS):
-        xv = rng.integers(-128, 128, size=(1, 3, 3, 10)).astype(np.int8)
-        np.testing.assert_array_equal(runner.run([xv])[0][0], tflm_run(model, [xv])[0])
+    check(mb.build(), [((1, 3, 3, 10), "int8")], seed=9, n=N_INPUTS, name="softmax_test")
 
 
 def test_where_tflm_aborts_the_output_is_zero() -> None:
@@ -171,22 +160,16 @@ def test_scaling_params() -> None:
     assert lower(g.operators[0], g).inplace is None
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as err:
-        utvm.compile(model, name="softmax_test")
-    return str(err.value)
-
-
 def test_refusals() -> None:
-    msg = _compile_error(build(B, out_zero_point=0))
-    assert "SOFTMAX" in msg and "zero point" in msg
-    msg = _compile_error(build(B, out_scale=1.0 / 255))
-    assert "SOFTMAX" in msg and "1/256" in msg
-    msg = _compile_error(build(replace(B, out_dtype="int16"), out_scale=1.0 / 60000))
-    assert "SOFTMAX" in msg and "1/65536" in msg
+    msg = compile_error(build(B, out_zero_point=0), "SOFTMAX")
+    assert "zero point" in msg
+    msg = compile_error(build(B, out_scale=1.0 / 255), "SOFTMAX")
+    assert "1/256" in msg
+    msg = compile_error(build(replace(B, out_dtype="int16"), out_scale=1.0 / 60000), "SOFTMAX")
+    assert "1/65536" in msg
     # beta * input_scale * 2^26 <= 1: TFLM's QuantizeMultiplierGreaterThanOne check fails
-    msg = _compile_error(build(replace(B, scale=1e-8)))
-    assert "SOFTMAX" in msg and "beta" in msg
+    msg = compile_error(build(replace(B, scale=1e-8)), "SOFTMAX")
+    assert "beta" in msg
 
 
 @pytest.mark.parametrize("dtype", ["int16", "float32"])
@@ -198,5 +181,5 @@ def test_other_input_types_are_refused(dtype: str) -> None:
     y = mb.tensor("y", (1, 5), dtype, **out_quant)
     mb.op("SOFTMAX", [x], [y], beta=1.0)
     mb.output(y)
-    msg = _compile_error(mb.build())
-    assert "SOFTMAX" in msg and dtype in msg
+    msg = compile_error(mb.build(), "SOFTMAX")
+    assert dtype in msg

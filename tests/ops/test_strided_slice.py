@@ -17,40 +17,15 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-import utvm
 from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
-from utvm.reference import tflm_available, tflm_run
+from utvm.reference import tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
-
+pytestmark = requires_tflm
 
 
 def tf_slice_shape(shape, begin, end, strides, begin_mask=0, end_mask=0, shrink=0) -> list[int]:
@@ -205,53 +180,45 @@ def test_strided_slice_index_logic_matches_tflm() -> None:
 # --------------------------------------------------------------------------- refused models
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model)
-    msg = str(info.value)
-    assert "STRIDED_SLICE" in msg
-    return msg
-
-
 @pytest.mark.parametrize("mask", ["ellipsis_mask", "new_axis_mask"])
 def test_strided_slice_refuses_ignored_masks(mask: str) -> None:
     model = slice_model((4, 5), (0, 0), (4, 5), (1, 1), out_shape=(4, 5), **{mask: 1})
-    assert mask in _compile_error(model)
+    assert mask in compile_error(model, "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_offset() -> None:
-    assert "offset" in _compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), offset=True))
+    assert "offset" in compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), offset=True), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_zero_stride() -> None:
-    assert "stride" in _compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 0), out_shape=(2, 2)))
+    assert "stride" in compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 0), out_shape=(2, 2)), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_five_dims() -> None:
-    _compile_error(slice_model((1, 2, 1, 2, 2), (0,) * 5, (1, 2, 1, 2, 2), (1,) * 5))
+    compile_error(slice_model((1, 2, 1, 2, 2), (0,) * 5, (1, 2, 1, 2, 2), (1,) * 5), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_runtime_begin() -> None:
-    assert "constant" in _compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), runtime_begin=True))
+    assert "constant" in compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), runtime_begin=True), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_int64_indices() -> None:
-    assert "int32" in _compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), index_dtype="int64"))
+    assert "int32" in compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), index_dtype="int64"), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_empty_shrink() -> None:
     """A shrunk axis with a negative stride makes TFLM write nothing at all."""
     model = slice_model((4, 5), (1, 0), (2, 5), (-1, 1), out_shape=(5,), shrink_axis_mask=1)
-    assert "empty selection" in _compile_error(model)
+    assert "empty selection" in compile_error(model, "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_wrong_output_shape() -> None:
-    _compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), out_shape=(2, 3)))
+    compile_error(slice_model((4, 5), (0, 0), (2, 2), (1, 1), out_shape=(2, 3)), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_empty_output() -> None:
     """TFLM rejects tensors with a zero dimension ("dynamic tensors")."""
-    assert "empty" in _compile_error(slice_model((4, 5), (2, 0), (2, 5), (1, 1)))
+    assert "empty" in compile_error(slice_model((4, 5), (2, 0), (2, 5), (1, 1)), "STRIDED_SLICE")
 
 
 def test_strided_slice_refuses_short_begin() -> None:
@@ -263,4 +230,4 @@ def test_strided_slice_refuses_short_begin() -> None:
     y = mb.tensor("y", (2, 2), "int8", scale=0.1, zero_point=0)
     mb.op("STRIDED_SLICE", [x, b, e, s], [y])
     mb.output(y)
-    assert "begin" in _compile_error(mb.build())
+    assert "begin" in compile_error(mb.build(), "STRIDED_SLICE")

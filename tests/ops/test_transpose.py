@@ -14,38 +14,11 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-import utvm
-from utvm.errors import ModelError
 from utvm.frontend.model_builder import ModelBuilder
-from utvm.reference import tflm_available, tflm_run
 
-pytestmark = pytest.mark.skipif(not tflm_available(), reason="TFLite Micro (pip install tflite-micro) is not installed")
+from .support import check, compile_error, requires_tflm
 
-N_INPUTS = 3
-
-
-def random_tensor(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    if dtype == "float32":
-        return (rng.standard_normal(shape) * 10).astype(np.float32)
-    if dtype == "bool":
-        return rng.integers(0, 2, size=shape).astype(bool)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-
-
-def check(model: bytes, inputs: Sequence[tuple[Sequence[int], str]], seed: int = 0) -> None:
-    """Compile, run on the host and in TFLM on N_INPUTS random inputs; outputs must be identical bytes."""
-    runner = utvm.host.build(utvm.compile(model))
-    rng = np.random.default_rng(seed)
-    for _ in range(N_INPUTS):
-        xs = [random_tensor(rng, shape, dtype) for shape, dtype in inputs]
-        got, _ = runner.run(xs)
-        want = tflm_run(model, xs)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
-
+pytestmark = requires_tflm
 
 
 def transpose_model(
@@ -120,38 +93,30 @@ def test_transpose_copies_values_across_different_quantization() -> None:
 # --------------------------------------------------------------------------- refused models
 
 
-def _compile_error(model: bytes) -> str:
-    with pytest.raises(ModelError) as info:
-        utvm.compile(model)
-    msg = str(info.value)
-    assert "TRANSPOSE" in msg
-    return msg
-
-
 def test_transpose_refuses_runtime_perm() -> None:
-    assert "constant" in _compile_error(transpose_model((2, 3), (1, 0), runtime_perm=True))
+    assert "constant" in compile_error(transpose_model((2, 3), (1, 0), runtime_perm=True), "TRANSPOSE")
 
 
 def test_transpose_refuses_repeated_axis() -> None:
-    assert "permutation" in _compile_error(transpose_model((3, 3), (0, 0)))
+    assert "permutation" in compile_error(transpose_model((3, 3), (0, 0)), "TRANSPOSE")
 
 
 def test_transpose_refuses_out_of_range_axis() -> None:
-    _compile_error(transpose_model((3, 3), (0, 2), out_shape=(3, 3)))
+    compile_error(transpose_model((3, 3), (0, 2), out_shape=(3, 3)), "TRANSPOSE")
 
 
 def test_transpose_refuses_six_dims() -> None:
-    _compile_error(transpose_model((1, 2, 1, 2, 1, 2), (5, 4, 3, 2, 1, 0)))
+    compile_error(transpose_model((1, 2, 1, 2, 1, 2), (5, 4, 3, 2, 1, 0)), "TRANSPOSE")
 
 
 def test_transpose_refuses_int32_data() -> None:
     """TFLM's TRANSPOSE supports float32, int8 and int16 only."""
-    assert "int32" in _compile_error(transpose_model((2, 3), (1, 0), dtype="int32"))
+    assert "int32" in compile_error(transpose_model((2, 3), (1, 0), dtype="int32"), "TRANSPOSE")
 
 
 def test_transpose_refuses_int64_perm() -> None:
-    assert "int32" in _compile_error(transpose_model((2, 3), (1, 0), perm_dtype="int64"))
+    assert "int32" in compile_error(transpose_model((2, 3), (1, 0), perm_dtype="int64"), "TRANSPOSE")
 
 
 def test_transpose_refuses_wrong_output_shape() -> None:
-    _compile_error(transpose_model((2, 3), (1, 0), out_shape=(2, 3)))
+    compile_error(transpose_model((2, 3), (1, 0), out_shape=(2, 3)), "TRANSPOSE")
