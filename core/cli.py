@@ -98,51 +98,89 @@ def cmd_demo_model(args: argparse.Namespace, progress: Progress) -> int:
     return EXIT_OK
 
 
+#: Where `utvm demo` runs when no --platform is given: the emulated Cortex-M4, when its
+#: platform and tools are installed; otherwise the host.
+DEMO_DEFAULT = ("baremetal_cmsis", "mps2-an386", ("arm-none-eabi-gcc", "qemu-system-arm"))
+
+
+def _demo_target(args: argparse.Namespace) -> tuple[str, str]:
+    import shutil
+
+    from .project_api import load_platforms
+
+    if args.platform:
+        return args.platform, args.board or _only_board(args.platform)
+    platform, board, tools = DEMO_DEFAULT
+    missing = [t for t in tools if shutil.which(t) is None]
+    if platform in load_platforms() and not missing:
+        return platform, board
+    why = f"{', '.join(missing)} not on PATH" if missing else f"platform {platform} not installed"
+    print(f"utvm: {why}: running the demo on the host (bash scripts/setup.sh installs them)", file=sys.stderr)
+    return "host", "native"
+
+
+def _only_board(platform: str) -> str:
+    from .project_api import connect, get_platform
+
+    with connect(get_platform(platform).server_argv) as client:
+        boards = client.boards()
+    if len(boards) != 1:
+        raise UtvmError(f"platform {platform} has {len(boards)} boards: choose one with --board")
+    return boards[0]["name"]
+
+
 def cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
-    from . import host
-    from .compiler import compile as compile_model
+    import tempfile
+
+    from .cli_project import deploy_project, project_metadata, project_session
     from .demo import X_MAX, dequantize, make_demo_model, quantize_input
     from .reference import tflm_available, tflm_run
 
+    platform, board = _demo_target(args)
     done = progress.step("training and quantizing the sine demo model")
     model = make_demo_model()
     done()
-    done = progress.step("compiling it to C")
-    compiled = compile_model(model, name="sine")
-    done()
-    done = progress.step("building it with the host C compiler")
-    runner = host.build(compiled)
-    done()
-    md_in, md_out = compiled.metadata["inputs"][0], compiled.metadata["outputs"][0]
-    xs = np.linspace(0.0, X_MAX, args.points)
-    rows = []
     have_tflm = tflm_available()
-    done = progress.step(f"running {len(xs)} inferences" + (" and the TFLite Micro reference" if have_tflm else ""))
-    for x in xs:
-        q = quantize_input(np.array([[x]]), md_in["scale"], md_in["zero_point"])
-        ours = int(runner.run([q])[0][0].reshape(-1)[0])
-        ref = int(tflm_run(model, [q])[0].reshape(-1)[0]) if have_tflm else None
-        rows.append(
-            {
-                "x": float(x),
-                "sin_x": float(np.sin(x)),
-                "input_q": int(q.reshape(-1)[0]),
-                "utvm_q": ours,
-                "utvm": float(dequantize(ours, md_out["scale"], md_out["zero_point"])),
-                "tflm_q": ref,
-            }
-        )
-    done()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="utvm-demo-") as tmp:
+        project = deploy_project(model, platform, board, {}, Path(tmp) / "project", False, progress, name="sine")
+        md = project_metadata(project)
+        md_in, md_out = md["inputs"][0], md["outputs"][0]
+        emulated = md["target"].get("emulator") == "qemu"
+        with project_session(project, args.timeout, progress) as session:
+            done = progress.step(f"running {args.points} inferences on {platform}/{board}")
+            for x in np.linspace(0.0, X_MAX, args.points):
+                q = quantize_input(np.array([[x]]), md_in["scale"], md_in["zero_point"])
+                ours = int(session.infer([q], md)[0].reshape(-1)[0])
+                ticks = int(session.last_ticks or 0)
+                rows.append({
+                    "x": float(x),
+                    "sin_x": float(np.sin(x)),
+                    "input_q": int(q.reshape(-1)[0]),
+                    "utvm_q": ours,
+                    "utvm": float(dequantize(ours, md_out["scale"], md_out["zero_point"])),
+                    "tflm_q": int(tflm_run(model, [q])[0].reshape(-1)[0]) if have_tflm else None,
+                    "ticks": ticks,
+                    # Under QEMU -icount shift=0 one instruction is one virtual nanosecond.
+                    "instructions": round(ticks * 1e9 / session.info.ticks_per_second) if emulated else None,
+                })
+            done()
+            unit = session.info.timer_unit
     mismatches = sum(1 for r in rows if r["tflm_q"] is not None and r["tflm_q"] != r["utvm_q"])
-    result = dict(_summary(compiled), platform="host", rows=rows, mismatches=mismatches, reference=have_tflm)
+    result = {"model": "sine", "platform": platform, "board": board, "arena_bytes": md["memory"]["arena_bytes"],
+              "constants_bytes": md["memory"]["constants_bytes"], "timer_unit": unit, "rows": rows,
+              "mismatches": mismatches, "reference": have_tflm}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"sine demo on the host: arena {result['arena_bytes']} B, constants {result['constants_bytes']} B")
-        print(f"{'x':>7} {'sin(x)':>8} {'utvm':>8} {'q':>5} {'TFLM q':>7}")
+        print(f"sine demo on {platform}/{board}: arena {result['arena_bytes']} B, "
+              f"constants {result['constants_bytes']} B")
+        count = "instructions" if emulated else f"{unit}"
+        print(f"{'x':>7} {'sin(x)':>8} {'utvm':>8} {'q':>5} {'TFLM q':>7} {count:>13}")
         for r in rows:
             ref = "-" if r["tflm_q"] is None else str(r["tflm_q"])
-            print(f"{r['x']:7.3f} {r['sin_x']:8.4f} {r['utvm']:8.4f} {r['utvm_q']:5d} {ref:>7}")
+            cost = r["instructions"] if emulated else r["ticks"]
+            print(f"{r['x']:7.3f} {r['sin_x']:8.4f} {r['utvm']:8.4f} {r['utvm_q']:5d} {ref:>7} {cost:>13}")
         if have_tflm:
             verdict = "bit-exact with TFLite Micro" if not mismatches else f"{mismatches} MISMATCHES with TFLite Micro"
             print(f"{len(rows)} inferences, {verdict}")
@@ -170,8 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser("demo", parents=[common], help="make, compile and run the sine demo model on the host")
+    p = sub.add_parser(
+        "demo", parents=[common], help="make the sine demo model, deploy it (emulated Cortex-M4 by default) and run it"
+    )
     p.add_argument("--points", type=int, default=9, help="how many x values to run (default 9)")
+    p.add_argument("--platform", help="run on this platform (default: baremetal_cmsis if its tools are installed)")
+    p.add_argument("--board", help="the board (default: mps2-an386, or the platform's only board)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the device per step")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("demo-model", parents=[common], help="write the sine demo model as a .tflite file")

@@ -8,17 +8,19 @@ returns the exit code; errors are raised as UtvmError for ``cli.main``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .errors import UtvmError
 from .project import Project, ProjectTransport, create_project
 from .project_api import connect, get_platform, load_platforms, parse_cli_options
+from .session import Session
 
 EXIT_OK, EXIT_MISMATCH = 0, 1
 
@@ -117,28 +119,39 @@ def _load_inputs(path: str | None, metadata: dict[str, Any], seed: int) -> list[
     return arrays
 
 
-def run_project(project: Project, inputs_path: str | None, compare: str | None, seed: int,
-                timeout_s: float, progress: Any, on_stderr: Any = None) -> dict[str, Any]:
-    """Open the project's transport, run one inference host-driven, and compare with TFLM if asked."""
-    from .session import Session
-
-    metadata = json.loads((project.path / "model" / "metadata.json").read_text())
-    inputs = _load_inputs(inputs_path, metadata, seed)
+@contextlib.contextmanager
+def project_session(project: Project, timeout_s: float, progress: Any, on_stderr: Any = None) -> Iterator[Session]:
+    """A started host-driven session with the project's running firmware; closed on exit."""
     with project.connect(on_stderr) as client:
         done = progress.step("opening the transport and starting a session")
         client.open_transport(project.path, client.select_options("open_transport", project.options))
         with Session(ProjectTransport(client), timeout_s=timeout_s) as session:
-            info = session.start()
+            session.start()
             done()
-            done = progress.step("running one inference")
-            outputs = session.infer(inputs, metadata)
-            done()
+            yield session
+
+
+def project_metadata(project: Project) -> dict[str, Any]:
+    return json.loads((project.path / "model" / "metadata.json").read_text())
+
+
+def run_project(project: Project, inputs_path: str | None, compare: str | None, seed: int,
+                timeout_s: float, progress: Any, on_stderr: Any = None) -> dict[str, Any]:
+    """Run one inference host-driven on the project's firmware, and compare with TFLM if asked."""
+    metadata = project_metadata(project)
+    inputs = _load_inputs(inputs_path, metadata, seed)
+    with project_session(project, timeout_s, progress, on_stderr) as session:
+        done = progress.step("running one inference")
+        outputs = session.infer(inputs, metadata)
+        done()
+        info = session.info
     result: dict[str, Any] = {
         "platform": project.platform,
         "board": project.board,
         "model": project.model,
         "ticks": session.last_ticks,
         "timer_unit": info.timer_unit,
+        "ticks_per_second": info.ticks_per_second,
         "outputs": [o.tolist() for o in outputs],
     }
     if compare:
@@ -151,6 +164,29 @@ def run_project(project: Project, inputs_path: str | None, compare: str | None, 
         result["reference"] = [r.tolist() for r in reference]
         result["bit_exact"] = all(np.array_equal(o, r.reshape(o.shape)) for o, r in zip(outputs, reference))
     return result
+
+
+def deploy_project(model: str | Path | bytes, platform: str, board: str, options: dict[str, Any], project_dir: Path,
+                   force: bool, progress: Any, on_stderr: Any = None, name: str | None = None) -> Project:
+    """Compile ``model`` for the board's target, generate the project in ``project_dir``, build and flash it."""
+    from .compiler import compile as compile_model
+
+    if options.get("project_type", "host_driven") != "host_driven":
+        raise UtvmError("deploy runs host-driven projects; for a standalone one use create-project, build and flash")
+    done = progress.step(f"reading the target of {board} and compiling the model")
+    compiled = compile_model(model, name=name, target=fetch_target(platform, board))
+    done()
+    with tempfile.TemporaryDirectory(prefix="utvm-mlf-") as tmp:
+        mlf = compiled.export(Path(tmp) / f"{compiled.name}.tar")
+        done = progress.step(f"generating a {platform} project for {board}")
+        project = create_project(project_dir, mlf, platform, board, options, force=force, on_stderr=on_stderr)
+        done()
+    with project.connect(on_stderr) as client:
+        for method, verb in (("build", "building"), ("flash", "flashing")):
+            done = progress.step(f"{verb} the project")
+            getattr(client, method)(project.path, client.select_options(method, options))
+            done()
+    return project
 
 
 def _print_run(result: dict[str, Any]) -> None:
@@ -174,28 +210,14 @@ def cmd_run(args: argparse.Namespace, progress: Any) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, progress: Any) -> int:
-    from .compiler import compile as compile_model
     from .reference import tflm_available
 
     options = _parse_options(args.platform, args.option)
-    if options.get("project_type", "host_driven") != "host_driven":
-        raise UtvmError("deploy runs host-driven projects; for a standalone one use create-project, build and flash")
-    done = progress.step(f"reading the target of {args.board} and compiling {args.model}")
-    compiled = compile_model(args.model, target=fetch_target(args.platform, args.board))
-    done()
+    log = _server_log(args)
     with tempfile.TemporaryDirectory(prefix="utvm-deploy-") as tmp:
-        mlf = compiled.export(Path(tmp) / f"{compiled.name}.tar")
         project_dir = Path(args.project_dir) if args.project_dir else Path(tmp) / "project"
-        log = _server_log(args)
-        done = progress.step(f"generating a {args.platform} project for {args.board}")
-        project = create_project(project_dir, mlf, args.platform, args.board, options, force=args.force,
-                                 on_stderr=log)
-        done()
-        with project.connect(log) as client:
-            for method, verb in (("build", "building"), ("flash", "flashing")):
-                done = progress.step(f"{verb} the project")
-                getattr(client, method)(project.path, client.select_options(method, options))
-                done()
+        project = deploy_project(args.model, args.platform, args.board, options, project_dir, args.force, progress,
+                                 log)
         compare = args.model if tflm_available() and not args.no_compare else None
         result = run_project(project, args.input, compare, args.seed, args.timeout, progress, log)
     result["project_dir"] = str(project_dir) if args.project_dir else None

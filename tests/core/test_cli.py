@@ -76,7 +76,7 @@ def test_unknown_option_exits_2():
 
 
 def test_demo_command_runs_bit_exact(capsys, tflm):
-    assert main(["demo", "--points", "5", "--json"]) == 0
+    assert main(["demo", "--platform", "host", "--points", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mismatches"] == 0 and result["reference"] is True
     assert len(result["rows"]) == 5
