@@ -19,10 +19,10 @@ import numpy as np
 
 from .errors import UtvmError
 from .project import Project, ProjectTransport, create_project
-from .project_api import connect, get_platform, load_platforms, parse_cli_options
+from .project_api import ProjectAPIError, connect, get_platform, load_platforms, parse_cli_options
 from .session import Session
 
-EXIT_OK, EXIT_MISMATCH = 0, 1
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 
 def _server_log(args: argparse.Namespace):
@@ -44,17 +44,24 @@ def cmd_platforms(args: argparse.Namespace, progress: Any) -> int:
 
 
 def cmd_boards(args: argparse.Namespace, progress: Any) -> int:
+    """Boards of one platform (its errors are fatal) or of every platform (each error is reported, the rest listed)."""
     names = [args.platform] if args.platform else sorted(load_platforms())
-    rows = []
+    rows, failed = [], 0
     for name in names:
-        with connect(get_platform(name).server_argv) as client:
-            rows += [dict(board, platform=name) for board in client.boards()]
+        try:
+            with connect(get_platform(name).server_argv) as client:
+                rows += [dict(board, platform=name) for board in client.boards()]
+        except ProjectAPIError as exc:
+            if args.platform:
+                raise
+            failed += 1
+            print(f"utvm: {name}: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for b in rows:
             print(f"{b['platform']:<16} {b['name']:<24} {b.get('description', '')}")
-    return EXIT_OK
+    return EXIT_OK if rows or not failed else EXIT_ERROR
 
 
 def fetch_target(platform: str, board: str) -> dict[str, Any]:
