@@ -88,3 +88,16 @@ def test_help_lists_commands():
     assert proc.returncode == 0
     for command in ("compile", "demo", "demo-model"):
         assert command in proc.stdout
+
+
+def test_demo_defaults_to_the_emulated_cortex_m4(capsys, tflm):
+    import shutil
+
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed (bash scripts/setup.sh installs them)")
+    assert main(["demo", "--points", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["platform"], result["board"]) == ("baremetal_cmsis", "mps2-an386")
+    assert result["mismatches"] == 0
+    # A 1-16-16-1 MLP is a few thousand instructions on a Cortex-M4, and QEMU icount counts them exactly.
+    assert all(1000 < r["instructions"] < 20000 for r in result["rows"])
