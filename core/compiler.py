@@ -97,7 +97,7 @@ def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "h
     check_model_name(name)
     resolved = resolve_target(target)
     graph = run_passes(read_tflite(data, name))
-    steps = [(op, _lower_checked(op, graph)) for op in graph.operators]
+    steps = [(op, _lower_checked(op, graph, resolved.features)) for op in graph.operators]
     for pos in alias_conflicts(graph, steps):
         steps[pos] = (steps[pos][0], _copy_call(steps[pos][0], graph))
     plan = plan_memory(graph, steps)
@@ -147,9 +147,9 @@ def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "h
     return CompiledModel(name=name, metadata=metadata, files=files, graph=graph)
 
 
-def _lower_checked(op: Any, graph: Graph) -> object:
+def _lower_checked(op: Any, graph: Graph, features: tuple[str, ...]) -> object:
     try:
-        return lower(op, graph)
+        return lower(op, graph, features)
     except ModelError:
         raise
     except Exception as exc:  # a lowering tripped over inconsistent operands

@@ -21,7 +21,7 @@ weights section.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -93,15 +93,64 @@ def supported_opcodes() -> list[str]:
     return sorted(_LOWERINGS)
 
 
-def lower(op: Operator, graph: Graph) -> KernelCall | _Alias:
-    """Lower one operator, or raise ModelError naming it if it is not supported."""
+#: A variant rewrites the reference KernelCall of an op into an optimized one
+#: (another function, reordered constants...), or returns None where it does not apply.
+Variant = Callable[[Operator, Graph, KernelCall], Union[KernelCall, None]]
+
+#: ISA features in order of preference: a variant for an earlier one wins.
+FEATURE_PREFERENCE = ("mve", "dsp")
+
+_VARIANTS: dict[str, list[tuple[str, str, Variant]]] = {}
+
+
+def variant(opcode: str, feature: str, name: str) -> Callable[[Variant], Variant]:
+    """Register the decorated function as the ``name`` variant of ``opcode`` for targets with ``feature``.
+
+    Variants must give outputs bit-exact with the reference kernel; they live
+    beside it, one file per ISA (kernels/dsp/, kernels/mve/).
+    """
+    if feature not in FEATURE_PREFERENCE:
+        raise ValueError(f"unknown ISA feature {feature!r}; known: {FEATURE_PREFERENCE}")
+
+    def register(fn: Variant) -> Variant:
+        _VARIANTS.setdefault(opcode, []).append((feature, name, fn))
+        return fn
+
+    return register
+
+
+def variants_of(opcode: str) -> list[tuple[str, str]]:
+    """(feature, name) of every registered variant of ``opcode``."""
+    return [(feature, name) for feature, name, _ in _VARIANTS.get(opcode, [])]
+
+
+def lower(
+    op: Operator, graph: Graph, features: Sequence[str] = (), choice: str | None = None
+) -> KernelCall | _Alias:
+    """Lower one operator, or raise ModelError naming it if it is not supported.
+
+    With target ``features`` the best applicable variant replaces the reference
+    kernel; ``choice`` forces one: ``"reference"`` or a variant name.
+    """
     fn = _LOWERINGS.get(op.opcode)
     if fn is None:
         raise ModelError(
             f"unsupported operator: {graph.describe_op(op)}; "
             f"supported operators are {', '.join(supported_opcodes())}"
         )
-    return fn(op, graph)
+    call = fn(op, graph)
+    if not isinstance(call, KernelCall) or choice == "reference":
+        return call
+    candidates = [
+        (FEATURE_PREFERENCE.index(feature), name, vfn)
+        for feature, name, vfn in _VARIANTS.get(op.opcode, [])
+        if feature in features and (choice is None or name == choice)
+    ]
+    for _, _, vfn in sorted(candidates, key=lambda c: c[0]):
+        optimized = vfn(op, graph, call)
+        if optimized is not None:
+            return optimized
+    return call
 
 
 def unsupported(op: Operator, graph: Graph, what: str) -> ModelError:
