@@ -12,6 +12,8 @@ docs/baremetal-cmsis.md, "Board files")::
       "cpu_clock_hz": 25000000,                  clock the core runs at (SysTick counts it);
                                                  default: the device's Dclock
       "semihosting": true,                       the program may exit through semihosting
+      "arena_region": "DTCM",                    optional: the memory region (pack name) for the
+                                                 model's arena, instead of the placement rule
       "console": {                               the UART the firmware talks on (required)
         "driver": "cmsdk_uart",                  a driver the firmware has (see CONSOLE_DRIVERS)
         "base": "0x40004000",                    register base: integer or "0x..." string
@@ -272,7 +274,18 @@ def board_from_json(obj: Any, path: Path | str) -> Board:
         path,
         obj,
         "",
-        ("name", "description", "vendor", "device", "cpu_clock_hz", "semihosting", "console", "emulator", "probe"),
+        (
+            "name",
+            "description",
+            "vendor",
+            "device",
+            "cpu_clock_hz",
+            "semihosting",
+            "arena_region",
+            "console",
+            "emulator",
+            "probe",
+        ),
     )
     name = f.text("name", required=True)
     if not _NAME.match(name):
@@ -297,6 +310,7 @@ def board_from_json(obj: Any, path: Path | str) -> Board:
             "vendor": f.text("vendor"),
             "cpu_clock_hz": f.integer("cpu_clock_hz"),
             "semihosting": f.flag("semihosting"),
+            "arena_region": f.text("arena_region"),
         },
     )
 

@@ -377,7 +377,7 @@ def test_shipped_boards():
         assert b.console == {"driver": "cmsdk_uart", "base": base, "baud": 115200, "clock_hz": pclk}
         assert b.emulator == {"kind": "qemu", "binary": "qemu-system-arm", "machine": name, "extra_args": []}
         assert b.probe is None and b.device == device
-        assert b.extra == {"vendor": "Arm", "cpu_clock_hz": cpu_clock, "semihosting": True}
+        assert b.extra == {"vendor": "Arm", "cpu_clock_hz": cpu_clock, "semihosting": True, "arena_region": None}
         assert b.console["clock_hz"] // b.console["baud"] >= 16  # QEMU's CMSDK UART needs BAUDDIV >= 16
         assert board_device(b).name == device
         assert b.source == boards_mod.SHIPPED_BOARDS / f"{name}.json"

@@ -40,3 +40,19 @@ def test_user_board_is_listed_and_deploys_bit_exact(user_board, tmp_path, capsys
     result = json.loads(capsys.readouterr().out)
     assert result["board"] == user_board and result["bit_exact"] is True
     assert result["timer_unit"] == "cycles" and result["ticks"] > 0
+
+
+def test_board_file_arena_region_is_read_and_placed(tmp_path):
+    from utvm.platforms.baremetal_cmsis.boards import read_board
+    from utvm.platforms.baremetal_cmsis.packs import find_device
+    from utvm.platforms.baremetal_cmsis.project import plan_placement
+
+    board = json.loads(SHIPPED.read_text())
+    board.update(name="an386-bram", arena_region="BRAM")
+    path = tmp_path / "an386-bram.json"
+    path.write_text(json.dumps(board))
+    parsed = read_board(path)
+    assert parsed.extra["arena_region"] == "BRAM"
+    metadata = {"memory": {"constants_bytes": 100, "arena_bytes": 1024}, "inputs": [], "outputs": []}
+    placement = plan_placement(find_device(parsed.device), parsed, metadata)
+    assert placement.arena.name == "BRAM"  # the shipped rule alone would put it in SSRAM2_3
