@@ -69,8 +69,10 @@ def cmd_compile(args: argparse.Namespace, progress: Progress) -> int:
         done = progress.step(f"reading the target of {args.board} from the {args.platform} platform")
         target = fetch_target(args.platform, args.board)
         done()
+    from .cli_project import tuning_choices
+
     done = progress.step(f"compiling {args.model}")
-    compiled = compile_model(args.model, name=args.name, target=target)
+    compiled = compile_model(args.model, name=args.name, target=target, kernels=tuning_choices(args.tuning, args.model))
     done()
     compiled.export(out, force=args.force)
     summary = dict(_summary(compiled), archive=str(out))
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="C name of the model (default: from the file name)")
     p.add_argument("--platform", help="compile for a board of this platform (with --board)")
     p.add_argument("--board", help="the board whose target_info the compiler uses")
+    p.add_argument("--tuning", help="kernel choices from utvm tune (a JSON file)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_compile)
 

@@ -174,14 +174,15 @@ def run_project(project: Project, inputs_path: str | None, compare: str | None, 
 
 
 def deploy_project(model: str | Path | bytes, platform: str, board: str, options: dict[str, Any], project_dir: Path,
-                   force: bool, progress: Any, on_stderr: Any = None, name: str | None = None) -> Project:
+                   force: bool, progress: Any, on_stderr: Any = None, name: str | None = None,
+                   kernels: dict[int, str] | None = None) -> Project:
     """Compile ``model`` for the board's target, generate the project in ``project_dir``, build and flash it."""
     from .compiler import compile as compile_model
 
     if options.get("project_type", "host_driven") != "host_driven":
         raise UtvmError("deploy runs host-driven projects; for a standalone one use create-project, build and flash")
     done = progress.step(f"reading the target of {board} and compiling the model")
-    compiled = compile_model(model, name=name, target=fetch_target(platform, board))
+    compiled = compile_model(model, name=name, target=fetch_target(platform, board), kernels=kernels)
     done()
     with tempfile.TemporaryDirectory(prefix="utvm-mlf-") as tmp:
         mlf = compiled.export(Path(tmp) / f"{compiled.name}.tar")
@@ -223,13 +224,48 @@ def cmd_deploy(args: argparse.Namespace, progress: Any) -> int:
     log = _server_log(args)
     with tempfile.TemporaryDirectory(prefix="utvm-deploy-") as tmp:
         project_dir = Path(args.project_dir) if args.project_dir else Path(tmp) / "project"
+        kernels = tuning_choices(args.tuning, args.model)
         project = deploy_project(args.model, args.platform, args.board, options, project_dir, args.force, progress,
-                                 log)
+                                 log, kernels=kernels)
         compare = args.model if tflm_available() and not args.no_compare else None
         result = run_project(project, args.input, compare, args.seed, args.timeout, progress, log)
     result["project_dir"] = str(project_dir) if args.project_dir else None
     print(json.dumps(result, indent=2)) if args.json else _print_run(result)
     return EXIT_MISMATCH if result.get("bit_exact") is False else EXIT_OK
+
+
+def tuning_choices(path: str | None, model: str) -> dict[int, str] | None:
+    """The kernel choices of ``--tuning FILE`` for ``model``, or None without one."""
+    if path is None:
+        return None
+    from .compiler import load_model_bytes
+    from .tune import read_tuning
+
+    return read_tuning(path, load_model_bytes(model)[0])
+
+
+def cmd_tune(args: argparse.Namespace, progress: Any) -> int:
+    from .tune import tune
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UtvmError(f"{out} already exists; pass --force to overwrite it")
+    target = fetch_target(args.platform, args.board)
+    done = progress.step(f"tuning {args.model} on {args.platform}/{args.board}")
+    result = tune(args.model, args.platform, args.board, target, seed=args.seed, timeout_s=args.timeout,
+                  log=lambda line: print(f"utvm:   {line}", file=sys.stderr, flush=True))
+    done()
+    doc = result.to_json()
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        failed = sum(1 for t in result.trials if t.error)
+        print(f"{out}: {result.baseline_ticks} -> {result.best_ticks} ticks with reference kernels -> tuned; "
+              f"{len(result.trials)} trials, {failed} failed and skipped")
+        for index, name in sorted(result.kernels.items()):
+            print(f"  operator {index}: {name}")
+    return EXIT_OK
 
 
 def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -279,6 +315,17 @@ def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--project-dir", help="keep the project here (default: a temporary folder)")
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty --project-dir")
     p.add_argument("--no-compare", action="store_true", help="do not run the TFLite Micro reference")
+    p.add_argument("--tuning", help="kernel choices from utvm tune (a JSON file)")
     option_arg(p)
     run_args(p)
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("tune", parents=[common], help="measure kernel variants per layer on a board; write the best")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("--platform", required=True)
+    p.add_argument("--board", required=True)
+    p.add_argument("-O", "--output", default="tuning.json", help="the tuning file to write (default tuning.json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing tuning file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input used for measuring")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds before a silent device counts as hung")
+    p.set_defaults(func=cmd_tune)

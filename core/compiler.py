@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from . import __version__
 from .codegen import ARENA_SECTION, WEIGHTS_SECTION, generate
@@ -85,23 +85,32 @@ def check_model_name(name: str) -> None:
         )
 
 
-def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "host") -> CompiledModel:
+def compile(
+    model: ModelSource,
+    name: str | None = None,
+    target: TargetSpec = "host",
+    kernels: Mapping[int, str] | None = None,
+) -> CompiledModel:
     """Compile a .tflite model (a path or its bytes) to C.
 
     ``target`` is ``"host"`` or a platform's ``target_info`` answer for a board
-    (see :mod:`utvm.target`). Raises ModelError for a malformed model or an
-    unsupported operator, naming the operator, its index and its tensors.
+    (see :mod:`utvm.target`). ``kernels`` maps an operator index to the kernel
+    it must use (``"reference"`` or a variant name, as ``utvm tune`` records);
+    other operators get the best variant for the target's features. Raises
+    ModelError for a malformed model or an unsupported operator, naming the
+    operator, its index and its tensors.
     """
     data, default_name = load_model_bytes(model)
     name = name or default_name
     check_model_name(name)
     resolved = resolve_target(target)
     graph = run_passes(read_tflite(data, name))
-    steps = [(op, _lower_checked(op, graph, resolved.features)) for op in graph.operators]
+    kernels = dict(kernels or {})
+    steps = [(op, _lower_checked(op, graph, resolved.features, kernels.get(op.index))) for op in graph.operators]
     for pos in alias_conflicts(graph, steps):
         steps[pos] = (steps[pos][0], _copy_call(steps[pos][0], graph))
     plan = plan_memory(graph, steps)
-    gen = generate(graph, steps, plan, name)
+    gen = generate(graph, steps, plan, name, const_address_space=resolved.info.get("const_address_space"))
 
     runtime_sources = sorted({s for _, call in steps if isinstance(call, KernelCall) for s in call.sources})
     src_path = f"codegen/host/src/{name}.c"
@@ -130,7 +139,15 @@ def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "h
             "arena_alignment": ARENA_ALIGNMENT,
             "arena_section": ARENA_SECTION,
             "constants_bytes": gen.constants_bytes,
-            "constants_section": WEIGHTS_SECTION,
+            "constants_section": gen.constants_section,
+            # With a constant address space (target_info "const_address_space"), the constants
+            # left outside it stay in WEIGHTS_SECTION (RAM on AVR).
+            **(
+                {"const_address_space": gen.const_address_space, "ram_constants_bytes": gen.ram_constants_bytes,
+                 "ram_constants_section": WEIGHTS_SECTION}
+                if gen.const_address_space
+                else {}
+            ),
         },
         "operators": [
             {
@@ -147,9 +164,9 @@ def compile(model: ModelSource, name: str | None = None, target: TargetSpec = "h
     return CompiledModel(name=name, metadata=metadata, files=files, graph=graph)
 
 
-def _lower_checked(op: Any, graph: Graph, features: tuple[str, ...]) -> object:
+def _lower_checked(op: Any, graph: Graph, features: tuple[str, ...], choice: str | None) -> object:
     try:
-        return lower(op, graph, features)
+        return lower(op, graph, features, choice)
     except ModelError:
         raise
     except Exception as exc:  # a lowering tripped over inconsistent operands
