@@ -5,22 +5,45 @@ NAME_outputs`` (one pointer per model input/output), macros for every I/O's
 shape, size and quantization, and ``int32_t NAME_run(...)``; the source holds
 the weights (const arrays in section ``.rodata.utvm_weights``), the arena (a
 static array in ``.bss.utvm_arena``) and one kernel call per step.
+
+Constant address space (target_info ``"const_address_space"``): on a target
+whose plain ``const`` data is copied to RAM at startup (AVR: ``.rodata`` is
+part of ``.data``), the platform asks for its constants in a named address
+space, today only ``"__flash"``. A kernel declares which of its pointer
+arguments and params fields it reads through that space by writing
+``UTVM_CONST_AS`` in its header (``utvm/attributes.h`` maps it to ``__flash``
+under avr-gcc's GNU C, to nothing elsewhere). The generated code then places
+every constant that reaches the kernel through such a pointer in the space
+(qualifier ``UTVM_CONST_AS``, section ``.progmem.utvm_weights``), and keeps
+every other constant (for example a constant operand of ADD) as plain const
+data, counted apart. Without ``const_address_space`` the output is unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .errors import ModelError, UtvmError
 from .ir import C_TYPES, Graph, Tensor
 from .ops.base import ALIAS, ConstArray, KernelCall
 from .planner import ARENA_ALIGNMENT, Plan
 
 WEIGHTS_SECTION = ".rodata.utvm_weights"
 ARENA_SECTION = ".bss.utvm_arena"
+
+#: Constant address spaces a target may ask for (target_info "const_address_space"), with the
+#: section their constants go to. On AVR, ``.progmem*`` sections sit in the low 64 KiB of flash,
+#: where ``__flash`` pointers (LPM) read them.
+CONST_ADDRESS_SPACES = {"__flash": ".progmem.utvm_weights"}
+#: The qualifier kernels and generated code write for it (defined in utvm/attributes.h).
+CONST_AS_MACRO = "UTVM_CONST_AS"
+RUNTIME_INCLUDE = Path(__file__).resolve().parent / "runtime" / "include"
 
 
 @dataclass
@@ -110,30 +133,103 @@ class GeneratedModel:
     constants_bytes: int
     inputs: list[IOSpec]
     outputs: list[IOSpec]
+    #: With a constant address space: its name, its section, and the bytes of constants left outside it.
+    const_address_space: str | None = None
+    constants_section: str = WEIGHTS_SECTION
+    ram_constants_bytes: int = 0
 
 
-def generate(graph: Graph, steps: Sequence[tuple[object, object]], plan: Plan, name: str) -> GeneratedModel:
-    """Emit ``NAME.h`` and ``NAME.c`` for the lowered ``steps`` placed by ``plan``."""
+@functools.lru_cache(maxsize=None)
+def _runtime_header(header: str) -> str:
+    """A runtime header's text without comments, followed by the utvm headers it includes (transitively)."""
+    texts: list[str] = []
+    pending, seen = [header], set()
+    while pending:
+        current = pending.pop(0)
+        path = RUNTIME_INCLUDE / current
+        if current in seen or not path.is_file():
+            continue
+        seen.add(current)
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", path.read_text(), flags=re.S)
+        texts.append(text)
+        pending += re.findall(r'#\s*include\s+"(utvm/[^"]+)"', text)
+    return "\n".join(texts)
+
+
+@functools.lru_cache(maxsize=None)
+def const_space_slots(header: str, function: str, params_type: str | None) -> tuple[frozenset, frozenset]:
+    """Where kernel ``function`` reads constants through ``UTVM_CONST_AS`` pointers.
+
+    Returns the positions among its tensor arguments (after the params pointer)
+    and the names of the ``params_type`` fields declared with the qualifier, as
+    its header (``utvm/...``, and the utvm headers that one includes) declares them.
+    """
+    text = _runtime_header(header)
+    qualified = re.compile(rf"\b{CONST_AS_MACRO}\b")
+    positions: set[int] = set()
+    proto = re.search(rf"\b{re.escape(function)}\s*\(([^)]*)\)\s*;", text)
+    if proto is not None:
+        args = [a.strip() for a in proto.group(1).split(",")]
+        if params_type is not None:
+            args = args[1:]
+        positions = {k for k, a in enumerate(args) if qualified.search(a)}
+    fields: set[str] = set()
+    if params_type is not None:
+        struct = re.search(rf"typedef\s+struct\s*\w*\s*\{{([^{{}}]*)\}}\s*{re.escape(params_type)}\s*;", text, re.S)
+        if struct is not None:
+            for decl in struct.group(1).split(";"):
+                field = re.search(r"(\w+)\s*(?:\[[^\]]*\]\s*)*$", decl.strip())
+                if field is not None and qualified.search(decl):
+                    fields.add(field.group(1))
+    return frozenset(positions), frozenset(fields)
+
+
+def generate(
+    graph: Graph,
+    steps: Sequence[tuple[object, object]],
+    plan: Plan,
+    name: str,
+    const_address_space: str | None = None,
+) -> GeneratedModel:
+    """Emit ``NAME.h`` and ``NAME.c`` for the lowered ``steps`` placed by ``plan``.
+
+    ``const_address_space`` (a target's ``const_address_space``, one of
+    :data:`CONST_ADDRESS_SPACES`) puts the constants the kernels read through
+    ``UTVM_CONST_AS`` pointers in that space (see the module's docstring).
+    """
+    space = const_address_space
+    if space is not None and space not in CONST_ADDRESS_SPACES:
+        raise UtvmError(
+            f"the target asks for constants in address space {space!r}; utvm supports "
+            f"{', '.join(sorted(CONST_ADDRESS_SPACES))}"
+        )
     inputs, outputs = io_specs(graph, name)
     field_of_input = {s.tensor: s for s in inputs}
     field_of_output = {s.tensor: s for s in outputs}
     io_by_position = {("input", k): s for k, s in enumerate(inputs)}
     io_by_position.update({("output", k): s for k, s in enumerate(outputs)})
 
-    const_names: dict[int, str] = {}
+    const_names: dict[tuple[int, bool], str] = {}
     decls: list[str] = []
     constants_bytes = 0
+    ram_constants_bytes = 0
 
-    def const_array(cname: str, ctype: str, data: np.ndarray) -> None:
-        nonlocal constants_bytes
+    def const_array(cname: str, ctype: str, data: np.ndarray, in_space: bool = False) -> None:
+        nonlocal constants_bytes, ram_constants_bytes
         size = max(int(np.asarray(data).size), 1)
-        constants_bytes += int(np.asarray(data).size) * (4 if ctype == "float" else np.dtype(_np_of(ctype)).itemsize)
+        nbytes = int(np.asarray(data).size) * (4 if ctype == "float" else np.dtype(_np_of(ctype)).itemsize)
+        constants_bytes += nbytes
+        qual, section = "", WEIGHTS_SECTION
+        if in_space:
+            qual, section = f"{CONST_AS_MACRO} ", CONST_ADDRESS_SPACES[space]
+        elif space is not None:
+            ram_constants_bytes += nbytes
         decls.append(
-            f"static const {ctype} {cname}[{size}] UTVM_SECTION(\"{WEIGHTS_SECTION}\") UTVM_ALIGNED(16) = "
+            f"static const {qual}{ctype} {cname}[{size}] UTVM_SECTION(\"{section}\") UTVM_ALIGNED(16) = "
             f"{_c_array_body(data, ctype)};"
         )
 
-    def pointer(t: int, const: bool) -> str:
+    def pointer(t: int, const: bool, in_space: bool = False, what: str = "") -> str:
         if t < 0:
             return "NULL"
         tensor = graph.tensors[t]
@@ -141,10 +237,20 @@ def generate(graph: Graph, steps: Sequence[tuple[object, object]], plan: Plan, n
         qual = "const " if const else ""
         loc = plan.locations.get(t)
         if tensor.is_const or (loc is not None and loc.kind == "const"):
-            if t not in const_names:
-                const_names[t] = f"{name}_c{t}"
-                const_array(const_names[t], ctype, tensor.data)
-            return const_names[t]
+            key = (t, in_space)
+            if key not in const_names:
+                cname = f"{name}_c{t}"
+                if (t, not in_space) in const_names:  # the same tensor also read through the other kind of pointer
+                    cname += "_as" if in_space else "_ram"
+                const_names[key] = cname
+                const_array(cname, ctype, tensor.data, in_space)
+            return const_names[key]
+        if in_space:
+            raise ModelError(
+                f"{what} reads tensor {t} '{tensor.name}' from the constant address space {space} on this "
+                "target, but that tensor is computed at run time; compile for a target without "
+                "const_address_space"
+            )
         if loc.kind == "arena":
             return f"({qual}{ctype} *)({name}_arena + {loc.index})"
         spec = io_by_position[(loc.kind, loc.index)]
@@ -161,13 +267,17 @@ def generate(graph: Graph, steps: Sequence[tuple[object, object]], plan: Plan, n
         assert isinstance(call, KernelCall)
         headers.add(call.header)
         args = []
+        space_args: frozenset = frozenset()
+        space_fields: frozenset = frozenset()
+        if space is not None:
+            space_args, space_fields = const_space_slots(call.header, call.function, call.params_type)
         if call.params_type is not None:
             pname = f"op{pos}_params"
             fields = []
             for key, value in call.params.items():
                 if isinstance(value, ConstArray):
                     aname = f"{name}_op{pos}_{key}"
-                    const_array(aname, value.ctype, value.data)
+                    const_array(aname, value.ctype, value.data, key in space_fields)
                     fields.append(f".{key} = {aname}")
                 elif isinstance(value, (tuple, list)):
                     fields.append(f".{key} = {{{', '.join(_c_scalar(v) for v in value)}}}")
@@ -175,7 +285,8 @@ def generate(graph: Graph, steps: Sequence[tuple[object, object]], plan: Plan, n
                     fields.append(f".{key} = {_c_scalar(value)}")
             decls.append(f"static const {call.params_type} {pname} = {{\n  " + ",\n  ".join(fields) + "\n};")
             args.append(f"&{pname}")
-        args += [pointer(t, True) for t in call.inputs]
+        what = f"operator {op.index} ({op.opcode}, kernel {call.function})"
+        args += [pointer(t, True, k in space_args, what) for k, t in enumerate(call.inputs)]
         args += [pointer(t, False) for t in call.outputs]
         body.append(f"  /* {op.index}: {op.opcode} */")
         body.append(f"  {call.function}({', '.join(args)});")
@@ -192,6 +303,12 @@ def generate(graph: Graph, steps: Sequence[tuple[object, object]], plan: Plan, n
     )
     header = _header(name, inputs, outputs, plan.arena_bytes, constants_bytes)
     include_lines = "\n".join(f'#include "{h}"' for h in sorted(headers))
+    if space is not None:
+        include_lines += (
+            f"\n\n#if defined(__AVR__) && !UTVM_CONST_AS_NAMED\n"
+            f'#error "model {name} keeps its weights in {space} (program memory): compile it with avr-gcc '
+            f'in GNU C (-std=gnu99 or -std=gnu11)"\n#endif\n'
+        )
     checks = " || ".join(
         [f"inputs->{s.field} == NULL" for s in inputs] + [f"outputs->{s.field} == NULL" for s in outputs]
     )
@@ -215,7 +332,16 @@ int32_t {name}_run(const struct {name}_inputs *inputs, struct {name}_outputs *ou
   return 0;
 }}
 """
-    return GeneratedModel(header, source, constants_bytes, inputs, outputs)
+    return GeneratedModel(
+        header,
+        source,
+        constants_bytes,
+        inputs,
+        outputs,
+        const_address_space=space,
+        constants_section=CONST_ADDRESS_SPACES[space] if space is not None else WEIGHTS_SECTION,
+        ram_constants_bytes=ram_constants_bytes,
+    )
 
 
 def _np_of(ctype: str) -> str:

@@ -9,6 +9,8 @@ PACKAGES=(
     gcc make libc6-dev cmake                                                         # host builds
     gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib         # Cortex-M builds
     qemu-system-arm                                                                  # Cortex-M emulation
+    arduino-core-avr arduino-builder gcc-avr avr-libc                                # Arduino AVR sketches
+    simavr libsimavr-dev                                                             # AVR emulation
 )
 
 missing=()

@@ -18,4 +18,24 @@
 #define UTVM_ALIGNED(n)
 #endif
 
+/*
+ * UTVM_CONST_AS: the address space the kernels read the model's weights
+ * through, where plain const data would be copied to RAM at startup. Under
+ * avr-gcc in GNU C (-std=gnu99/gnu11; not strict ISO C, not C++) it is
+ * __flash: the weights stay in program memory and are read in place (LPM).
+ * Empty everywhere else. A kernel writes it on the pointer arguments and
+ * params fields that carry weights; the code generated for a target whose
+ * target_info has "const_address_space": "__flash" puts exactly the constants
+ * passed there in that space (section .progmem.utvm_weights) and refuses to
+ * compile where the space is missing. UTVM_CONST_AS_NAMED is 1 where it is
+ * a real address space.
+ */
+#if defined(__AVR__) && defined(__FLASH) && defined(__GNUC__) && !defined(__STRICT_ANSI__) && !defined(__cplusplus)
+#define UTVM_CONST_AS __flash
+#define UTVM_CONST_AS_NAMED 1
+#else
+#define UTVM_CONST_AS
+#define UTVM_CONST_AS_NAMED 0
+#endif
+
 #endif /* UTVM_ATTRIBUTES_H */

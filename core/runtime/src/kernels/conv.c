@@ -3,8 +3,8 @@
 
 #include "utvm/kernels/common.h"
 
-void utvm_conv_s8(const utvm_conv_params *params, const int8_t *input, const int8_t *filter,
-                  const int32_t *bias, int8_t *output) {
+void utvm_conv_s8(const utvm_conv_params *params, const int8_t *input, const UTVM_CONST_AS int8_t *filter,
+                  const UTVM_CONST_AS int32_t *bias, int8_t *output) {
   const int32_t input_h = params->input_h;
   const int32_t input_w = params->input_w;
   const int32_t input_c = params->input_c;
@@ -28,7 +28,7 @@ void utvm_conv_s8(const utvm_conv_params *params, const int8_t *input, const int
         const int32_t in_x_origin = out_x * params->stride_w - params->pad_w;
         for (out_c = 0; out_c < output_c; ++out_c) {
           const int32_t channel_base = (out_c / filters_per_group) * filter_c;
-          const int8_t *filter_oc = filter + out_c * filter_size;
+          const UTVM_CONST_AS int8_t *filter_oc = filter + out_c * filter_size;
           const int32_t ch = params->per_channel ? out_c : 0;
           int32_t acc = 0;
           int32_t filter_y;
@@ -41,7 +41,7 @@ void utvm_conv_s8(const utvm_conv_params *params, const int8_t *input, const int
             for (filter_x = 0; filter_x < filter_w; ++filter_x) {
               const int32_t in_x = in_x_origin + params->dilation_w * filter_x;
               const int8_t *in_ptr;
-              const int8_t *w_ptr;
+              const UTVM_CONST_AS int8_t *w_ptr;
               int32_t c;
               if (in_x < 0 || in_x >= input_w) {
                 continue;

@@ -4,7 +4,7 @@
 #include "utvm/kernels/common.h"
 
 void utvm_depthwise_conv_s8(const utvm_depthwise_conv_params *params, const int8_t *input,
-                            const int8_t *filter, const int32_t *bias, int8_t *output) {
+                            const UTVM_CONST_AS int8_t *filter, const UTVM_CONST_AS int32_t *bias, int8_t *output) {
   const int32_t input_h = params->input_h;
   const int32_t input_w = params->input_w;
   const int32_t input_c = params->input_c;

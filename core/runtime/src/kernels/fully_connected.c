@@ -4,7 +4,7 @@
 #include "utvm/kernels/common.h"
 
 void utvm_fully_connected_s8(const utvm_fully_connected_params *params, const int8_t *input,
-                             const int8_t *filter, const int32_t *bias, int8_t *output) {
+                             const UTVM_CONST_AS int8_t *filter, const UTVM_CONST_AS int32_t *bias, int8_t *output) {
   const int32_t accum_depth = params->accum_depth;
   const int32_t output_depth = params->output_depth;
   const int32_t input_offset = params->input_offset;
@@ -15,7 +15,7 @@ void utvm_fully_connected_s8(const utvm_fully_connected_params *params, const in
     const int8_t *in_row = input + batch * accum_depth;
     int32_t out_c;
     for (out_c = 0; out_c < output_depth; ++out_c) {
-      const int8_t *w_row = filter + out_c * accum_depth;
+      const UTVM_CONST_AS int8_t *w_row = filter + out_c * accum_depth;
       const int32_t ch = params->per_channel ? out_c : 0;
       int32_t acc = 0;
       int32_t d;

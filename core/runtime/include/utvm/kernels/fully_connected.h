@@ -21,6 +21,8 @@
 
 #include <stdint.h>
 
+#include "utvm/attributes.h"
+
 typedef struct {
   int32_t batches;
   int32_t accum_depth;
@@ -31,11 +33,11 @@ typedef struct {
   int32_t act_min;
   int32_t act_max;
   int32_t per_channel;
-  const int32_t *multiplier; /* output_depth entries, or 1 when per_channel is 0 */
-  const int32_t *shift;      /* same length as multiplier */
+  const UTVM_CONST_AS int32_t *multiplier; /* output_depth entries, or 1 when per_channel is 0 */
+  const UTVM_CONST_AS int32_t *shift; /* same length as multiplier */
 } utvm_fully_connected_params;
 
 void utvm_fully_connected_s8(const utvm_fully_connected_params *params, const int8_t *input,
-                             const int8_t *filter, const int32_t *bias, int8_t *output);
+                             const UTVM_CONST_AS int8_t *filter, const UTVM_CONST_AS int32_t *bias, int8_t *output);
 
 #endif /* UTVM_KERNELS_FULLY_CONNECTED_H */
