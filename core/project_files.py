@@ -5,6 +5,13 @@
 standalone projects, the built-in inputs and expected outputs; it returns the
 sources and include folders the project's build must use. What is left to a
 platform is its platform layer, its main() and its build files.
+
+:data:`PROJECT_TYPES` is defined in :mod:`utvm.project_api.standalone`, which also
+holds what project servers share about standalone projects without importing
+numpy: the ``project_type``/``inputs``/``expected_outputs`` option declarations
+(:func:`~utvm.project_api.standalone.standalone_options`) and the parser of a
+standalone run's ``utvm: ...`` console lines
+(:func:`~utvm.project_api.standalone.parse_standalone_output`).
 """
 
 from __future__ import annotations
@@ -19,9 +26,8 @@ import numpy as np
 from .compiler import CompiledModel
 from .errors import UtvmError
 from .mlf import read_mlf, runtime_files
+from .project_api.standalone import PROJECT_TYPES
 from .rpc_glue import GLUE_PATH, RPC_SOURCES, model_glue_source
-
-PROJECT_TYPES = ("host_driven", "standalone")
 MODEL_DIR = "model"
 STANDALONE_APP_SOURCE = "app/standalone.c"
 STANDALONE_DATA_PATH = "utvm_standalone_data.c"

@@ -7,29 +7,27 @@ clock, bridges UART 0 to a TCP port on 127.0.0.1 (for pyserial's ``socket://``) 
 and reports the cycles between the firmware's markers (GPIOR0 writes, see
 firmware/utvm_platform.cpp), the peak stack and the exit status, on stderr.
 
-Owned processes: a harness started here runs in a process group of its own and dies with this
-server, however it dies: it asks the kernel for SIGKILL when its parent exits (prctl on Linux),
-checks its ``--parent`` at every slice, and this module kills it at ``stop()``, at interpreter
-exit, and on SIGTERM/SIGINT/SIGHUP.
+Owned processes: a harness started here is owned by this server (:mod:`utvm.project_api.owned_process`):
+it runs in a process group of its own and dies with this server, however it dies (SIGKILL from
+the kernel when its parent exits on Linux, a watchdog elsewhere), is killed at ``stop()``, at
+interpreter exit and on SIGTERM/SIGINT/SIGHUP, and checks its ``--parent`` at every slice too.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from utvm.project_api import FlashFailed, TransportError
+from utvm.project_api.owned_process import LoggedProcess, kill_process_group, spawn_owned
 
 HARNESS_SOURCE = Path(__file__).resolve().parent / "simavr" / "utvm_simavr.c"
 INSTALL_HINT = "apt-get install simavr libsimavr-dev"
@@ -38,99 +36,6 @@ START_TIMEOUT = 10.0
 RUN_LINE = re.compile(r"utvm-simavr: run (\d+) cycles (\d+) stack (\d+)")
 EXIT_LINE = re.compile(r"utvm-simavr: exit (-?\d+) cycles (\d+) stack (\d+)")
 ERROR_LINE = re.compile(r"utvm-simavr: error (.*)")
-
-# ---- owned processes ---------------------------------------------------------------------------
-
-_LIVE: dict[int, subprocess.Popen] = {}
-_LOCK = threading.Lock()
-_INSTALLED = False
-_PREVIOUS: dict[int, Any] = {}
-
-
-def _kill(proc: subprocess.Popen, grace: float = 0.5) -> None:
-    with _LOCK:
-        _LIVE.pop(proc.pid, None)
-    if proc.poll() is None:
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    proc.send_signal(sig)
-                except ProcessLookupError:
-                    pass
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    else:
-        proc.wait()
-
-
-def kill_all() -> None:
-    with _LOCK:
-        procs = list(_LIVE.values())
-    for proc in procs:
-        _kill(proc, 0.2)
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    kill_all()
-    previous = _PREVIOUS.get(signum)
-    if callable(previous):
-        previous(signum, frame)
-        return
-    if previous == signal.SIG_IGN:
-        return
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def install_reaper() -> None:
-    """Kill the harnesses at interpreter exit and on SIGTERM/SIGINT/SIGHUP (chained to earlier handlers)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    _INSTALLED = True
-    atexit.register(kill_all)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            _PREVIOUS[sig] = signal.getsignal(sig)
-            signal.signal(sig, _on_signal)
-        except (ValueError, OSError):
-            pass
-
-
-def _pdeathsig(parent: int):
-    def prepare() -> None:
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return prepare
-
-
-def spawn_owned(argv: list[str], **kwargs: Any) -> subprocess.Popen:
-    install_reaper()
-    linux = sys.platform.startswith("linux")
-    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_pdeathsig(os.getpid()) if linux else None,
-                            **kwargs)
-    with _LOCK:
-        _LIVE[proc.pid] = proc
-    return proc
-
 
 # ---- building the harness ----------------------------------------------------------------------
 
@@ -233,10 +138,10 @@ def run_to_end(emulator: Mapping[str, Any], elf: Path, timeout: float) -> dict[s
     try:
         out, err = proc.communicate(timeout=timeout + 10)
     except subprocess.TimeoutExpired:
-        _kill(proc)
+        kill_process_group(proc, grace=0.5)
         out, err = proc.communicate()
     finally:
-        _kill(proc)
+        kill_process_group(proc, grace=0.5)
     text, log = out.decode(errors="replace"), err.decode(errors="replace")
     return {"command": argv, "returncode": proc.returncode, "output": text, "log": log,
             "seconds": round(time.monotonic() - started, 3), **parse_reports(log)}
@@ -249,9 +154,12 @@ class Emulation:
         self.emulator = dict(emulator)
         self.elf = elf
         self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
+        self.process: LoggedProcess | None = None
         self.port: int | None = None
-        self._log = None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.process.proc if self.process is not None else None
 
     def start(self) -> int:
         if not self.elf.is_file():
@@ -260,19 +168,12 @@ class Emulation:
             argv = harness_argv(self.emulator, self.elf, ["--tcp", "0"])
         except FlashFailed as exc:
             raise TransportError(str(exc)) from None
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        self.proc = spawn_owned(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            m = READY.search(self.log_text())
-            if m:
-                self.port = int(m.group(1))
-                sys.stderr.write(f"simavr: {' '.join(argv)} (pid {self.proc.pid}), UART on 127.0.0.1:{self.port}\n")
-                return self.port
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.01)
+        self.process = LoggedProcess(argv, self.log_path, grace=0.5)
+        m = self.process.wait_for(READY, START_TIMEOUT)
+        if m:
+            self.port = int(m.group(1))
+            sys.stderr.write(f"simavr: {' '.join(argv)} (pid {self.process.pid}), UART on 127.0.0.1:{self.port}\n")
+            return self.port
         text = self.log_text()
         self.stop()
         raise TransportError(f"the simavr harness did not start: {text.strip()[-800:] or 'no output'}",
@@ -286,15 +187,12 @@ class Emulation:
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process is not None and self.process.running
 
     def reports(self) -> dict[str, Any]:
         return parse_reports(self.log_text())
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            _kill(proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop()

@@ -35,10 +35,17 @@ from utvm.project_api import (
     ProjectServer,
     TransportError,
 )
-from utvm.project_files import PROJECT_TYPES
+from utvm.project_api.owned_process import install_reaper
+from utvm.project_api.serial_console import SerialConsole
+from utvm.project_api.standalone import parse_standalone_output, standalone_options
 
 from . import cores, emulator, sketch, target, tools
-from .console import Console
+
+#: How the console's errors name the other end.
+CONSOLE_TEXTS = {
+    "peer": "board",
+    "closed_message": "the sketch's console closed (the emulator stopped, or the board went away)",
+}
 
 CORE_OPTIONS = ["boards", "target_info", "generate_project"]
 
@@ -55,13 +62,8 @@ class ArduinoServer(ProjectServer):
                       help="arduino-cli's data folder (default $ARDUINO_DIRECTORIES_DATA or ~/.arduino15)"),
         ProjectOption("sketchbook_dir", "path", optional_for=CORE_OPTIONS,
                       help="the sketchbook, whose hardware/ folder holds cores (default ~/Arduino)"),
-        ProjectOption("project_type", "choice", optional_for=["generate_project"], default="host_driven",
-                      choices=list(PROJECT_TYPES),
-                      help="host_driven: the host sends inputs over Serial; standalone: inputs built into the sketch"),
-        ProjectOption("inputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the model's inputs"),
-        ProjectOption("expected_outputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the outputs the sketch must reproduce"),
+        *standalone_options(host_driven="the host sends inputs over Serial",
+                            standalone="inputs built into the sketch", image="sketch"),
         ProjectOption("baud", "int", optional_for=["generate_project"], default=sketch.DEFAULT_BAUD,
                       help="Serial's baud rate"),
         ProjectOption("rpc_payload", "int", optional_for=["generate_project"],
@@ -83,7 +85,7 @@ class ArduinoServer(ProjectServer):
     def __init__(self) -> None:
         super().__init__()
         self._emulation: emulator.Emulation | None = None
-        self._console: Console | None = None
+        self._console: SerialConsole | None = None
 
     # ---- boards -----------------------------------------------------------------------------
 
@@ -260,14 +262,15 @@ class ArduinoServer(ProjectServer):
             port = emulation.start()
             self._emulation = emulation
             try:
-                self._console = Console.open(f"socket://127.0.0.1:{port}", int(record.get("baud", 115200)))
+                self._console = SerialConsole.open(f"socket://127.0.0.1:{port}", int(record.get("baud", 115200)),
+                                                   **CONSOLE_TEXTS)
             except BaseException:
                 self._stop_emulation()
                 raise
             return {"kind": "simavr", "port": port, "pid": emulation.proc.pid if emulation.proc else None}
         board = self._board_of(record)
         port = options.get("port") or find_port(board, record)
-        self._console = Console.open(port, int(record.get("baud", 115200)))
+        self._console = SerialConsole.open(port, int(record.get("baud", 115200)), **CONSOLE_TEXTS)
         delay = float(options.get("reset_delay") if options.get("reset_delay") is not None else 2.0)
         if delay > 0:
             time.sleep(delay)  # opening the port resets most boards into their bootloader
@@ -414,42 +417,6 @@ def touch_for_upload(board: cores.Board, port: str) -> str:
                       port=port)
 
 
-_STANDALONE_LINE = re.compile(r"^utvm: (\w+)\s*(.*)$")
-
-
-def parse_standalone_output(text: str) -> dict[str, Any]:
-    """What a standalone sketch prints: outputs, ticks, status, timer unit, exit status."""
-    out: dict[str, Any] = {"outputs": {}}
-    for line in text.splitlines():
-        m = _STANDALONE_LINE.match(line.strip())
-        if not m:
-            continue
-        key, rest = m.group(1), m.group(2)
-        if key == "output":
-            idx, _, values = rest.partition(":")
-            try:
-                out["outputs"][int(idx)] = [int(v, 0) for v in values.split()]
-            except ValueError:
-                pass
-        elif key == "ticks":
-            out["ticks"] = int(rest)
-        elif key == "status":
-            out["status"] = rest
-        elif key == "timer":
-            unit, _, rate = rest.partition(" ")
-            out["timer_unit"] = unit
-            if rate.strip().isdigit():
-                out["ticks_per_second"] = int(rate)
-        elif key == "exit":
-            try:
-                out["status_code"] = int(rest)
-            except ValueError:
-                pass
-        elif key == "abort":
-            out["abort"] = rest
-    return out
-
-
 if __name__ == "__main__":
-    emulator.install_reaper()
+    install_reaper()
     ArduinoServer().serve()

@@ -29,20 +29,14 @@ from utvm.project_api import (
     ProjectError,
     ProjectOption,
     ProjectServer,
-    TransportError,
 )
-from utvm.project_files import PROJECT_TYPES
+from utvm.project_api.owned_process import install_reaper
+from utvm.project_api.serial_console import SerialConsole, find_serial_port
+from utvm.project_api.standalone import parse_standalone_output, standalone_options
 
 from . import build_files, project
 from .boards import board_device, board_summary, get_board, load_boards
-from .runners import (
-    QemuRunner,
-    SerialConsole,
-    find_serial_port,
-    install_reaper,
-    parse_standalone_output,
-    runner_for,
-)
+from .runners import QemuRunner, runner_for
 from .target_info import gcc_cpu_flags, target_info
 
 SIZE_TOOL = "arm-none-eabi-size"
@@ -61,22 +55,8 @@ class BaremetalServer(ProjectServer):
             optional_for=["boards", "target_info", "generate_project"],
             help=f"more folders of board files ({os.pathsep}-separated), searched before the shipped ones",
         ),
-        ProjectOption(
-            "project_type",
-            "choice",
-            optional_for=["generate_project"],
-            default="host_driven",
-            choices=list(PROJECT_TYPES),
-            help="host_driven: the host sends inputs over the UART; standalone: inputs built into the image",
-        ),
-        ProjectOption(
-            "inputs", "path", optional_for=["generate_project"], help="standalone: .npy/.npz of the model's inputs"
-        ),
-        ProjectOption(
-            "expected_outputs",
-            "path",
-            optional_for=["generate_project"],
-            help="standalone: .npy/.npz of the outputs the image must reproduce",
+        *standalone_options(
+            host_driven="the host sends inputs over the UART", standalone="inputs built into the image", image="image"
         ),
         ProjectOption(
             "stack_size",
@@ -251,7 +231,7 @@ class BaremetalServer(ProjectServer):
                 self._qemu, self._qemu_image = runner, image
             q = self._qemu
             try:
-                self._console = SerialConsole.open_url(f"socket://127.0.0.1:{q.port}", int(record["console"]["baud"]))
+                self._console = SerialConsole.open(f"socket://127.0.0.1:{q.port}", int(record["console"]["baud"]))
             except BaseException:
                 self._stop_qemu()
                 raise
@@ -262,13 +242,7 @@ class BaremetalServer(ProjectServer):
             probe = record.get("probe") or {}
             serial_number = options.get("serial_number") or probe.get("serial_number")
             port = find_serial_port(serial_number, probe.get("usb_vid"), probe.get("usb_pid"))
-        import serial
-
-        try:
-            ser = serial.serial_for_url(port, baudrate=int(record["console"]["baud"]), timeout=0, write_timeout=5.0)
-        except (serial.SerialException, OSError) as exc:
-            raise TransportError(f"cannot open {port}: {exc}", port=port) from None
-        self._console = SerialConsole(ser)
+        self._console = SerialConsole.open(port, int(record["console"]["baud"]))
         return {"kind": "serial", "port": port}
 
     def close_transport(self) -> None:

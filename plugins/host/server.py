@@ -25,7 +25,8 @@ from utvm.project_api import (
     TransportClosed,
     TransportTimeout,
 )
-from utvm.project_files import PROJECT_TYPES, install_model
+from utvm.project_api.standalone import standalone_options
+from utvm.project_files import install_model
 from utvm.transport import SubprocessTransport
 from utvm.transport import TransportClosed as PipeClosed
 from utvm.transport import TransportTimeout as PipeTimeout
@@ -42,22 +43,8 @@ class HostServer(ProjectServer):
     description = "a native program on this machine, built with the system C compiler"
     version = "1"
     options = [
-        ProjectOption(
-            "project_type",
-            "choice",
-            optional_for=["generate_project"],
-            default="host_driven",
-            choices=list(PROJECT_TYPES),
-            help="host_driven: the host sends inputs over RPC; standalone: inputs built into the program",
-        ),
-        ProjectOption(
-            "inputs", "path", optional_for=["generate_project"], help="standalone: .npy/.npz of the model's inputs"
-        ),
-        ProjectOption(
-            "expected_outputs",
-            "path",
-            optional_for=["generate_project"],
-            help="standalone: .npy/.npz of the outputs the program must reproduce",
+        *standalone_options(
+            host_driven="the host sends inputs over RPC", standalone="inputs built into the program", image="program"
         ),
         ProjectOption("jobs", "int", optional_for=["build"], default=2, help="parallel compile jobs for make"),
     ]

@@ -41,7 +41,8 @@ from utvm.project_api import (
     TransportError,
     TransportTimeout,
 )
-from utvm.project_files import PROJECT_TYPES, install_model
+from utvm.project_api.standalone import standalone_options
+from utvm.project_files import install_model
 
 from . import generate
 from .devices import DetectError, DeviceNotFound, detect, mbed_tools_executable, select_device
@@ -65,13 +66,8 @@ def _options() -> list[ProjectOption]:
                       help="the mbed-os tree (ARMmbed or Mbed CE); default: $MBED_OS_PATH"),
         ProjectOption("detect", "bool", optional_for=["boards"], default=True,
                       help="mark the targets of connected boards (runs mbed-tools detect when it is installed)"),
-        ProjectOption("project_type", "choice", optional_for=["generate_project"], default="host_driven",
-                      choices=list(PROJECT_TYPES),
-                      help="host_driven: the host sends inputs over the UART; standalone: inputs built in"),
-        ProjectOption("inputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the model's inputs"),
-        ProjectOption("expected_outputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the outputs the board must reproduce"),
+        *standalone_options(host_driven="the host sends inputs over the UART", standalone="inputs built in",
+                            image="board"),
         ProjectOption("baud_rate", "int", optional_for=["generate_project"], default=115200,
                       help="UART baud rate of the model's serial link"),
         ProjectOption("application_profile", "choice", optional_for=["generate_project"], default="full",

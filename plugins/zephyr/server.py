@@ -35,14 +35,13 @@ from utvm.project_api import (
     TransportError,
     TransportTimeout,
 )
+from utvm.project_api.standalone import PROJECT_TYPES, standalone_options  # noqa: F401 - numpy-free, unlike utvm.project_files
 
 from . import boards as boards_mod
 from . import facts as facts_mod
 from . import project as project_mod
 from . import transport as link_mod
 
-#: utvm.project_files.PROJECT_TYPES, repeated so that starting the server does not import numpy.
-PROJECT_TYPES = ("host_driven", "standalone")
 BUILD_DIR = "build"
 DEFAULT_BAUD = 115200
 ALL_STEPS = ["boards", "target_info", "generate_project", "build", "flash", "open_transport"]
@@ -61,13 +60,8 @@ class ZephyrServer(ProjectServer):
                            "auto (when a tool is there), always (fail otherwise), never (twister yaml hints only)"),
         ProjectOption("refresh", "bool", optional_for=["target_info", "generate_project"], default=False,
                       help="configure again even if utvm's cache holds the board's configured build"),
-        ProjectOption("project_type", "choice", optional_for=["generate_project"], default="host_driven",
-                      choices=list(PROJECT_TYPES),
-                      help="host_driven: RPC server on the console UART; standalone: built-in inputs, printk outputs"),
-        ProjectOption("inputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the model's inputs"),
-        ProjectOption("expected_outputs", "path", optional_for=["generate_project"],
-                      help="standalone: .npy/.npz of the outputs the image must reproduce"),
+        *standalone_options(host_driven="RPC server on the console UART",
+                            standalone="built-in inputs, printk outputs", image="image"),
         ProjectOption("main_stack_size", "int", optional_for=["generate_project"], default=4096,
                       help="CONFIG_MAIN_STACK_SIZE in bytes (the model runs on the main thread)"),
         ProjectOption("arena_region", "choice", optional_for=["generate_project"], default="auto",

@@ -30,10 +30,10 @@ from utvm.platforms.baremetal_cmsis.runners import (
     OpenOcdRunner,
     PyOcdRunner,
     QemuRunner,
-    parse_standalone_output,
     qemu_standalone_argv,
     runner_for,
 )
+from utvm.project_api.standalone import parse_standalone_output
 from utvm.platforms.baremetal_cmsis.targets import Board, Device, MemoryRegion
 
 GCC = shutil.which("arm-none-eabi-gcc")
@@ -565,7 +565,7 @@ def test_firmware_crash_reports_the_fault_and_ends_the_session(demo, tmp_path):
 def test_serial_port_found_by_probe_serial_number(monkeypatch):
     from serial.tools import list_ports
 
-    from utvm.platforms.baremetal_cmsis.runners import find_serial_port
+    from utvm.project_api.serial_console import find_serial_port
     from utvm.project_api import TransportError
 
     class Port:
