@@ -1,5 +1,9 @@
 """Models on the emulated Cortex-M boards, bit-exact with TFLite Micro, in both project types.
 
+Each model is compiled for the board's own target (its target_info), so the kernel variants for
+the board's ISA features replace the reference kernels: MVE on the Cortex-M55 (mps3-an547), DSP
+on the Cortex-M4/M7/M33.
+
 host_driven: utvm.project.create_project, the server's build and flash, then
 utvm.cli_project.run_project (one inference over the UART, compared with TFLM).
 standalone: the inputs and TFLM's outputs built into the image; QEMU runs it to its end and
@@ -22,7 +26,7 @@ import numpy as np
 import pytest
 
 import utvm
-from utvm.cli_project import run_project
+from utvm.cli_project import fetch_target, run_project
 from utvm.demo import make_demo_model
 from utvm.project import create_project
 from utvm.mlf import read_mlf
@@ -65,20 +69,24 @@ class Quiet:
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """name -> (model path, MLF path), compiled once per model (per test worker)."""
-    cache: dict[str, tuple[Path, Path]] = {}
+    """(name, board) -> (model path, MLF path), compiled for the board's target once (per test worker)."""
+    cache: dict[tuple[str, str], tuple[Path, Path]] = {}
+    targets: dict[str, dict] = {}
     root = tmp_path_factory.mktemp("models")
 
-    def get(name: str) -> tuple[Path, Path]:
-        if name not in cache:
+    def get(name: str, board: str) -> tuple[Path, Path]:
+        if (name, board) not in cache:
             if name == DEMO:
                 model = root / "sine.tflite"
                 model.write_bytes(make_demo_model())
             else:
                 model = shared_model(name)
+            if board not in targets:
+                targets[board] = fetch_target(PLATFORM, board)
             stem = model.stem.replace("-", "_")
-            cache[name] = (model, utvm.compile(model, name=stem).export(root / f"{stem}.tar"))
-        return cache[name]
+            compiled_model = utvm.compile(model, name=stem, target=targets[board])
+            cache[(name, board)] = (model, compiled_model.export(root / f"{stem}-{board}.tar"))
+        return cache[(name, board)]
 
     return get
 
@@ -91,7 +99,7 @@ def _inputs(mlf: Path, seed: int = 7) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("model_name, board", CASES, ids=IDS)
 def test_host_driven_bit_exact(model_name, board, compiled, tmp_path, tflm):
-    model, mlf = compiled(model_name)
+    model, mlf = compiled(model_name, board)
     started = time.monotonic()
     project = create_project(tmp_path / "p", mlf, PLATFORM, board, {})
     with project.connect() as client:
@@ -105,7 +113,7 @@ def test_host_driven_bit_exact(model_name, board, compiled, tmp_path, tflm):
 
 @pytest.mark.parametrize("model_name, board", CASES, ids=IDS)
 def test_standalone_status_ok(model_name, board, compiled, tmp_path, tflm):
-    model, mlf = compiled(model_name)
+    model, mlf = compiled(model_name, board)
     started = time.monotonic()
     xs = _inputs(mlf)
     want = tflm(model.read_bytes(), xs)
