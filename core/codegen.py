@@ -286,10 +286,15 @@ def generate(
             decls.append(f"static const {call.params_type} {pname} = {{\n  " + ",\n  ".join(fields) + "\n};")
             args.append(f"&{pname}")
         what = f"operator {op.index} ({op.opcode}, kernel {call.function})"
-        args += [pointer(t, True, k in space_args, what) for k, t in enumerate(call.inputs)]
-        args += [pointer(t, False) for t in call.outputs]
+        input_args = [pointer(t, True, k in space_args, what) for k, t in enumerate(call.inputs)]
         body.append(f"  /* {op.index}: {op.opcode} */")
-        body.append(f"  {call.function}({', '.join(args)});")
+        if call.inputs_as_array:
+            body.append(f"  {{\n    const void *const op{pos}_inputs[] = {{{', '.join(input_args)}}};")
+            input_args = [f"op{pos}_inputs"]
+        args += input_args + [pointer(t, False) for t in call.outputs]
+        body.append(f"{'    ' if call.inputs_as_array else '  '}{call.function}({', '.join(args)});")
+        if call.inputs_as_array:
+            body.append("  }")
 
     for t in plan.output_copies:
         spec = field_of_output[t]

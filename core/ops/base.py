@@ -60,6 +60,9 @@ class KernelCall:
     #: the kernel reads each input element before it writes the output
     #: element at the same offset, and never reads an element after that.
     inplace: tuple[int, int] | None = None
+    #: Pass the inputs as one ``const void *const inputs[]`` argument instead of one
+    #: argument each (kernels with a variable number of inputs, like CONCATENATION).
+    inputs_as_array: bool = False
 
 
 class _Alias:

@@ -88,7 +88,7 @@ def lower_concatenation(op: Operator, graph: Graph) -> KernelCall:
     outer = int(np.prod(y.shape[:axis], dtype=np.int64))
     inner = int(np.prod(y.shape[axis + 1 :], dtype=np.int64)) * elem_size(y.dtype)
     return KernelCall(
-        function=f"utvm_concatenation_{len(xs)}",
+        function="utvm_concatenation",
         inputs=list(op.inputs),
         outputs=[op.outputs[0]],
         header="utvm/kernels/concatenation.h",
@@ -99,4 +99,5 @@ def lower_concatenation(op: Operator, graph: Graph) -> KernelCall:
             "num_inputs": len(xs),
             "copy_bytes": tuple(int(x.shape[axis]) * inner for x in xs),
         },
+        inputs_as_array=True,
     )
