@@ -19,7 +19,7 @@ from .codegen import ARENA_SECTION, WEIGHTS_SECTION, generate
 from .errors import ModelError, UtvmError
 from .frontend.tflite_reader import read_tflite
 from .ir import Graph
-from .ops import ALIAS, KernelCall, lower
+from .ops import KernelCall, lower
 from .passes import run_passes
 from .planner import ARENA_ALIGNMENT, alias_conflicts, plan_memory
 from .target import TargetSpec, resolve_target
@@ -116,6 +116,8 @@ def compile(
     src_path = f"codegen/host/src/{name}.c"
     hdr_path = f"codegen/host/include/{name}.h"
 
+    in_place = {dst: lag for _, dst, lag in plan.links}
+
     def io_entry(spec: Any) -> dict[str, Any]:
         return {
             "name": spec.name,
@@ -154,6 +156,7 @@ def compile(
                 "index": op.index,
                 "opcode": op.opcode,
                 "kernel": call.function if isinstance(call, KernelCall) else "alias",
+                **({"in_place_lag": in_place[op.outputs[0]]} if op.outputs and op.outputs[0] in in_place else {}),
             }
             for op, call in steps
         ],

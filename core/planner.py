@@ -1,13 +1,23 @@
 """Static memory planning: where every non-constant tensor lives.
 
 Tensors are first grouped into *storage groups*: the output of an alias
-operator (RESHAPE, SQUEEZE) joins its input's group, and the output of a
-kernel that may run in place joins its input's group when that input dies at
-the kernel. A group that holds a model input lives in the caller's input
-buffer, one that holds a model output in the caller's output buffer; every
-other group gets an offset in one arena. Offsets are chosen by placing groups,
-in several orders, each at the lowest aligned offset that does not overlap a
-group alive at the same time; the smallest arena wins.
+operator (RESHAPE, SQUEEZE) joins its input's group and shares its bytes. A
+group that holds a model input lives in the caller's input buffer, one that
+holds a model output in the caller's output buffer; every other group gets an
+offset in one arena.
+
+A kernel that may run in place (its call's :class:`~utvm.ops.base.InPlace`)
+*links* its output group to its input group when that input is not read
+afterwards: the output then sits exactly ``lag`` bytes below the input, and the
+two may overlap while both are alive. Linked groups form a *chain* that is
+placed as one piece, each member keeping its own lifetime, so the bytes a
+member leaves free can hold other tensors before it is born and after it dies.
+
+Chains are placed, in several orders, each at the lowest offset where none
+of its members overlaps a member of another chain alive at the same time
+(greedy first fit). Which links to use is searched for: a chain of growing
+tensors drifts down by the growth, and cutting it can give a smaller arena
+(see :func:`_choose_links`).
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ class Plan:
     #: Model outputs whose data lives elsewhere (a model input or a constant)
     #: and must be copied into the caller's output buffer after the last step.
     output_copies: list[int] = field(default_factory=list)
+    #: The in-place links the plan uses: (input tensor, output tensor, lag in bytes).
+    links: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 Step = tuple[Operator, object]
@@ -65,6 +77,17 @@ def _align(n: int) -> int:
     return (n + ARENA_ALIGNMENT - 1) // ARENA_ALIGNMENT * ARENA_ALIGNMENT
 
 
+@dataclass
+class _Member:
+    """A storage group inside a chain: ``offset`` from the chain's start, ``size`` and lifetime (step positions)."""
+
+    group: int
+    offset: int
+    size: int
+    first: int
+    last: int
+
+
 def plan_memory(graph: Graph, steps: Sequence[Step]) -> Plan:
     """Plan storage for ``steps`` (operators in execution order with their lowering).
 
@@ -73,63 +96,121 @@ def plan_memory(graph: Graph, steps: Sequence[Step]) -> Plan:
     into copies by the caller; see :func:`alias_conflicts`.
     """
     groups = _Groups()
-    home: dict[int, Location] = {}
-    for k, t in enumerate(graph.inputs):
-        home[t] = Location("input", k)
-    for k, t in enumerate(graph.outputs):
-        home.setdefault(t, Location("output", k))
-    for t in graph.tensors:
-        if t.is_const:
-            home[t.index] = Location("const")
-
-    def group_home(root: int) -> Location | None:
-        members = [t for t in groups.parent if groups.find(t) == root] or [root]
-        homes = {home[m] for m in members if m in home}
-        return homes.pop() if homes else None
-
-    last_use = _last_uses(graph, steps)
-    for pos, (op, call) in enumerate(steps):
+    for op, call in steps:
         if call is ALIAS:
             groups.union(op.inputs[0], op.outputs[0])
-        elif isinstance(call, KernelCall) and call.inplace is not None:
-            src = call.inputs[call.inplace[0]]
-            dst = call.outputs[call.inplace[1]]
-            src_root = groups.find(src)
-            same_size = graph.tensors[src].nbytes == graph.tensors[dst].nbytes
-            if (
-                same_size
-                and group_home(src_root) is None
-                and dst not in home
-                and last_use.get(src_root, -1) <= pos
-            ):
-                groups.union(src, dst)
-        last_use = _last_uses(graph, steps, groups)
+    fixed: dict[int, Location] = {}
+    for k, t in enumerate(graph.inputs):
+        fixed.setdefault(groups.find(t), Location("input", k))
+    for k, t in enumerate(graph.outputs):
+        fixed.setdefault(groups.find(t), Location("output", k))
+    for t in graph.tensors:
+        if t.is_const:
+            fixed[groups.find(t.index)] = Location("const")
 
-    # Liveness of the arena groups.
-    intervals: dict[int, list[int]] = {}
+    # Lifetimes and sizes of the arena groups.
+    lifetime: dict[int, list[int]] = {}
     sizes: dict[int, int] = {}
-    for pos, (op, call) in enumerate(steps):
-        touched = [t for t in op.inputs + op.outputs if t >= 0]
-        for t in touched:
-            root = groups.find(t)
-            if group_home(root) is not None:
+    for pos, (op, _) in enumerate(steps):
+        for t in op.inputs + op.outputs:
+            if t < 0 or groups.find(t) in fixed:
                 continue
-            iv = intervals.setdefault(root, [pos, pos])
-            iv[0] = min(iv[0], pos)
-            iv[1] = max(iv[1], pos)
-            sizes[root] = max(sizes.get(root, 0), graph.tensors[t].nbytes)
+            g = groups.find(t)
+            iv = lifetime.setdefault(g, [pos, pos])
+            iv[1] = pos
+            sizes[g] = max(sizes.get(g, 0), graph.tensors[t].nbytes)
 
-    offsets, arena_bytes = _place(intervals, sizes)
+    offsets, arena_bytes, used = _choose_links(lifetime, sizes, _links(steps, groups, lifetime, sizes))
+
     locations: dict[int, Location] = {}
     for t in {t for op, _ in steps for t in op.inputs + op.outputs if t >= 0} | set(graph.inputs) | set(
         graph.outputs
     ):
-        root = groups.find(t)
-        h = group_home(root)
-        locations[t] = h if h is not None else Location("arena", offsets[root])
-
+        g = groups.find(t)
+        locations[t] = fixed[g] if g in fixed else Location("arena", offsets[g])
     copies = [t for t in graph.outputs if locations[t].kind != "output"]
-    return Plan(arena_bytes=arena_bytes, locations=locations, output_copies=copies)
+    tensor_links = [(src, dst, lag) for (_, _, lag, src, dst) in used]
+    return Plan(arena_bytes=arena_bytes, locations=locations, output_copies=copies, links=tensor_links)
+
+
+_Link = tuple[int, int, int, int, int]  # input group, output group, lag, input tensor, output tensor
+
+
+def _links(
+    steps: Sequence[Step], groups: _Groups, lifetime: dict[int, list[int]], sizes: dict[int, int]
+) -> list[_Link]:
+    """The in-place links the kernels allow: arena input groups that die at the step, fresh arena outputs."""
+    links: list[_Link] = []
+    for pos, (op, call) in enumerate(steps):
+        if not isinstance(call, KernelCall) or call.inplace is None:
+            continue
+        src = call.inputs[call.inplace.input]
+        dst = call.outputs[call.inplace.output]
+        if src < 0 or dst < 0:
+            continue
+        gs, gd = groups.find(src), groups.find(dst)
+        if gs not in lifetime or gd not in lifetime or gs == gd:
+            continue
+        lag = call.inplace.lag
+        overlap = -sizes[gs] < lag < sizes[gd]  # otherwise the output lies wholly apart from its input
+        if overlap and lifetime[gs][1] == pos and lifetime[gd][0] == pos:
+            links.append((gs, gd, lag, src, dst))
+    return links
+
+
+def _choose_links(
+    lifetime: dict[int, list[int]], sizes: dict[int, int], links: list[_Link]
+) -> tuple[dict[int, int], int, list[_Link]]:
+    """The placement with the best subset of ``links`` found, and that subset.
+
+    A link saves the bytes its output shares with its input, but ties the
+    output to the input's place: along a chain of growing tensors the offsets
+    drift down, and cutting the chain there can give a smaller arena. Links
+    are taken in execution order, each kept when the arena does not grow
+    with it; then dropped one at a time while that makes the arena smaller.
+    """
+
+    def plan(used: list[_Link]) -> tuple[dict[int, int], int]:
+        return _place(_chains(lifetime, sizes, used))
+
+    used: list[_Link] = []
+    offsets, total = plan(used)
+    for link in links:
+        trial_offsets, trial_total = plan(used + [link])
+        if trial_total <= total:
+            used, offsets, total = used + [link], trial_offsets, trial_total
+    improved = True
+    while improved:
+        improved = False
+        for link in list(used):
+            trial = [k for k in used if k is not link]
+            trial_offsets, trial_total = plan(trial)
+            if trial_total < total:
+                used, offsets, total, improved = trial, trial_offsets, trial_total, True
+    return offsets, total, used
+
+
+def _chains(
+    lifetime: dict[int, list[int]], sizes: dict[int, int], links: Sequence[_Link]
+) -> list[list[_Member]]:
+    """Storage groups joined by ``links`` into chains with relative offsets (each starting at 0)."""
+    chain_of: dict[int, int] = {g: g for g in lifetime}
+    offset: dict[int, int] = {g: 0 for g in lifetime}
+    members: dict[int, list[int]] = {g: [g] for g in lifetime}
+    for gs, gd, lag, _, _ in links:
+        # gd is a fresh group (born at this step, so the only member of its chain): move it below gs.
+        cs = chain_of[gs]
+        chain_of[gd] = cs
+        offset[gd] = offset[gs] - lag
+        members[cs].append(gd)
+        del members[gd]
+    chains = []
+    for ms in members.values():
+        low = min(offset[g] for g in ms)
+        chains.append([
+            _Member(g, offset[g] - low, _align(sizes[g]), lifetime[g][0], lifetime[g][1]) for g in ms
+        ])
+    return chains
 
 
 def alias_conflicts(graph: Graph, steps: Sequence[Step]) -> set[int]:
@@ -160,44 +241,54 @@ def alias_conflicts(graph: Graph, steps: Sequence[Step]) -> set[int]:
     return conflicts
 
 
-def _last_uses(graph: Graph, steps: Sequence[Step], groups: _Groups | None = None) -> dict[int, int]:
-    last: dict[int, int] = {}
-    for pos, (op, _) in enumerate(steps):
-        for t in op.inputs + op.outputs:
-            if t >= 0:
-                key = groups.find(t) if groups else t
-                last[key] = pos
-    return last
+Order = Callable[[list[_Member]], tuple]
 
 
-Order = Callable[[int, dict[int, list[int]], dict[int, int]], tuple]
+def _extent(chain: list[_Member]) -> int:
+    return max(m.offset + m.size for m in chain)
+
+
+def _span(chain: list[_Member]) -> tuple[int, int]:
+    return min(m.first for m in chain), max(m.last for m in chain)
+
 
 ORDERS: dict[str, Order] = {
-    "size": lambda g, iv, sz: (-sz[g], iv[g][0]),
-    "start": lambda g, iv, sz: (iv[g][0], -sz[g]),
-    "duration": lambda g, iv, sz: (-(iv[g][1] - iv[g][0]), -sz[g]),
-    "area": lambda g, iv, sz: (-sz[g] * (iv[g][1] - iv[g][0] + 1), iv[g][0]),
+    "size": lambda c: (-_extent(c), _span(c)[0]),
+    "start": lambda c: (_span(c)[0], -_extent(c)),
+    "duration": lambda c: (-(_span(c)[1] - _span(c)[0]), -_extent(c)),
+    "area": lambda c: (-sum(m.size * (m.last - m.first + 1) for m in c), _span(c)[0]),
 }
 
 
-def _place(intervals: dict[int, list[int]], sizes: dict[int, int]) -> tuple[dict[int, int], int]:
-    """Greedy first fit of every group, in several orders; the smallest arena wins."""
+def _place(chains: list[list[_Member]]) -> tuple[dict[int, int], int]:
+    """Greedy first fit of every chain, in several orders; the smallest arena wins.
+
+    Returns the offset of every storage group and the arena size.
+    """
     best: tuple[dict[int, int], int] | None = None
     for order in ORDERS.values():
         placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
         offsets: dict[int, int] = {}
-        for g in sorted(intervals, key=lambda g: order(g, intervals, sizes)):
-            first, last = intervals[g]
-            size = _align(sizes[g])
-            busy = sorted((o, e) for o, e, f, l in placed if not (l < first or f > last))
-            offset = 0
-            for o, e in busy:
-                if offset + size <= o:
-                    break
-                offset = max(offset, e)
-            offsets[g] = offset
-            placed.append((offset, offset + size, first, last))
+        for chain in sorted(chains, key=order):
+            base = _lowest_base(chain, placed)
+            for m in chain:
+                offsets[m.group] = base + m.offset
+                placed.append((base + m.offset, base + m.offset + m.size, m.first, m.last))
         total = max((e for _, e, _, _ in placed), default=0)
         if best is None or total < best[1]:
             best = (offsets, total)
     return best if best is not None else ({}, 0)
+
+
+def _lowest_base(chain: list[_Member], placed: list[tuple[int, int, int, int]]) -> int:
+    """The lowest chain start at which no member overlaps a placed box alive at the same time."""
+    meets = [
+        [(o, e) for o, e, f, l in placed if not (l < m.first or f > m.last)] for m in chain
+    ]
+    candidates = {0} | {e - m.offset for m, boxes in zip(chain, meets) for _, e in boxes if e >= m.offset}
+    for base in sorted(candidates):
+        if all(
+            base + m.offset + m.size <= o or e <= base + m.offset for m, boxes in zip(chain, meets) for o, e in boxes
+        ):
+            return base
+    raise AssertionError("unreachable: past every placed box a chain always fits")

@@ -45,6 +45,23 @@ class ConstArray:
 ParamValue = Union[int, float, ConstArray, tuple]
 
 
+@dataclass(frozen=True)
+class InPlace:
+    """The output at position ``output`` may overlap the input at position ``input``.
+
+    It may start ``lag`` bytes before that input (a multiple of 16; negative:
+    after it) when the input is not read after this kernel: every byte the
+    kernel writes then lies below every input byte it has still to read. With
+    ``lag`` 0 the kernel reads each input element before it writes the output
+    element at the same offset (element-wise kernels). core/ops/overlap.py
+    computes the lag of windowed kernels from the order they work in.
+    """
+
+    input: int = 0
+    output: int = 0
+    lag: int = 0
+
+
 @dataclass
 class KernelCall:
     """A call of a runtime kernel for one operator."""
@@ -56,10 +73,8 @@ class KernelCall:
     sources: list[str]
     params_type: str | None = None
     params: dict[str, ParamValue] = field(default_factory=dict)
-    #: (input position, output position) whose buffers may be the same memory:
-    #: the kernel reads each input element before it writes the output
-    #: element at the same offset, and never reads an element after that.
-    inplace: tuple[int, int] | None = None
+    #: An input whose buffer the output may overlap (see :class:`InPlace`).
+    inplace: InPlace | None = None
     #: Pass the inputs as one ``const void *const inputs[]`` argument instead of one
     #: argument each (kernels with a variable number of inputs, like CONCATENATION).
     inputs_as_array: bool = False

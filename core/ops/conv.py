@@ -27,7 +27,8 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from ..quant import activation_range, quantize_multiplier
-from .base import ConstArray, KernelCall, lowering, unsupported
+from .base import ConstArray, InPlace, KernelCall, lowering, unsupported
+from .overlap import pixel_lag
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -172,6 +173,11 @@ def _check_output_shape(op: Operator, graph: Graph, y: Tensor, expected: tuple[i
         )
 
 
+def window_inplace(lag: int | None) -> InPlace | None:
+    """In place over the input (position 0) at ``lag`` (core/ops/overlap.py), or None when not."""
+    return None if lag is None else InPlace(input=0, output=0, lag=lag)
+
+
 # --------------------------------------------------------------------------- CONV_2D
 
 
@@ -216,6 +222,7 @@ def lower_conv_2d(op: Operator, graph: Graph) -> KernelCall:
         sources=["kernels/conv.c"],
         params_type="utvm_conv_params",
         params=params,
+        inplace=window_inplace(pixel_lag(params)),
     )
 
 
@@ -267,6 +274,7 @@ def lower_depthwise_conv_2d(op: Operator, graph: Graph) -> KernelCall:
         sources=["kernels/depthwise_conv.c"],
         params_type="utvm_depthwise_conv_params",
         params=params,
+        inplace=window_inplace(pixel_lag(params)),
     )
 
 

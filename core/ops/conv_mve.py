@@ -28,6 +28,8 @@ import numpy as np
 
 from ..ir import Graph, Operator
 from .base import ConstArray, KernelCall, variant
+from .conv import window_inplace
+from .overlap import band_lag, pair_lag
 
 HEADER_DIR = "utvm/kernels/mve"
 SOURCE_DIR = "kernels/mve"
@@ -176,6 +178,7 @@ def _conv_call(call: KernelCall, w: np.ndarray, bias: np.ndarray | None) -> Kern
         sources=[f"{SOURCE_DIR}/conv.c", f"{SOURCE_DIR}/gemm.c"],
         params_type="utvm_mve_conv_params",
         params=params,
+        inplace=window_inplace(pair_lag(p)),
     )
 
 
@@ -247,7 +250,24 @@ def depthwise_conv_mve(op: Operator, graph: Graph, call: KernelCall) -> KernelCa
         sources=[f"{SOURCE_DIR}/depthwise_conv.c"],
         params_type="utvm_mve_depthwise_conv_params",
         params=params,
+        inplace=window_inplace(_depthwise_lag(p, geometry["band_rows"])),
     )
+
+
+def _depthwise_lag(p: dict, band_rows: int) -> int | None:
+    """How far below its input the kernel's output may start (core/ops/overlap.py).
+
+    The kernel works channel by channel inside a band, copying the channel's
+    input rows into its plane before writing that channel's outputs. With one
+    band and one output channel per input channel, a channel's outputs land
+    on input bytes of the same channel only (same channel count, same
+    interleave), all copied already: the output may start where the input
+    does. Across bands a band's outputs cover input rows the next band reads:
+    bands as units.
+    """
+    if p["batches"] == 1 and band_rows >= p["output_h"] and p["depth_multiplier"] == 1:
+        return 0
+    return band_lag(p, band_rows)
 
 
 def _depthwise_layout(

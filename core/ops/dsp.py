@@ -43,6 +43,8 @@ import numpy as np
 from ..ir import Graph, Operator
 from ..quant import multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 from .base import ConstArray, KernelCall, variant
+from .conv import window_inplace
+from .overlap import pair_lag, pixel_lag, units_lag
 
 INT32_MAX = (1 << 31) - 1
 
@@ -284,7 +286,32 @@ def conv_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCall | None:
         sources=["kernels/dsp/conv.c"],
         params_type="utvm_dsp_conv_params",
         params=params,
+        inplace=window_inplace(units_lag(p, conv_units(p)) if in_place else pair_lag(p)),
     )
+
+
+def conv_units(p: dict) -> list[list[int]]:
+    """The output pixels of utvm_dsp_conv_s8 in the groups it computes them, in order.
+
+    Windows inside the input go in pairs (a pending one waits for the next
+    inside one, across border pixels and rows); border windows go alone.
+    """
+    units: list[list[int]] = []
+    pending: int | None = None
+    for pos in range(p["output_h"] * p["output_w"]):
+        iy0 = pos // p["output_w"] * p["stride_h"] - p["pad_h"]
+        ix0 = pos % p["output_w"] * p["stride_w"] - p["pad_w"]
+        if 0 <= iy0 <= p["input_h"] - p["filter_h"] and 0 <= ix0 <= p["input_w"] - p["filter_w"]:
+            if pending is None:
+                pending = pos
+            else:
+                units.append([pending, pos])
+                pending = None
+        else:
+            units.append([pos])
+    if pending is not None:
+        units.append([pending])
+    return units
 
 
 def _window_overhangs(p: dict) -> bool:
@@ -339,6 +366,7 @@ def depthwise_conv_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCa
         sources=["kernels/dsp/depthwise_conv.c"],
         params_type="utvm_dsp_depthwise_conv_params",
         params=params,
+        inplace=window_inplace(pixel_lag(p)),
     )
 
 

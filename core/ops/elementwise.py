@@ -29,7 +29,7 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from ..quant import activation_range, quantize_multiplier
-from .base import KernelCall, lowering, unsupported
+from .base import InPlace, KernelCall, lowering, unsupported
 
 MAX_RANK = 6
 
@@ -238,7 +238,7 @@ def lower_elementwise(op: Operator, graph: Graph) -> KernelCall:
     inplace = None
     for pos, x in enumerate((x1, x2)):
         if len(x.shape) <= rank and (1,) * (rank - len(x.shape)) + tuple(x.shape) == tuple(y.shape):
-            inplace = (pos, 0)
+            inplace = InPlace(input=pos)
             break
 
     return KernelCall(

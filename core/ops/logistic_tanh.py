@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..ir import Graph, Operator
-from .base import KernelCall, lowering, unsupported
+from .base import InPlace, KernelCall, lowering, unsupported
 
 _INPUT_INTEGER_BITS = 4
 
@@ -73,5 +73,5 @@ def lower_logistic_tanh(op: Operator, graph: Graph) -> KernelCall:
             "input_multiplier": multiplier,
             "input_left_shift": shift,
         },
-        inplace=(0, 0),
+        inplace=InPlace(),
     )

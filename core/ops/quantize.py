@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Operator, Tensor
 from ..quant import quantize_multiplier
-from .base import KernelCall, lowering, unsupported
+from .base import InPlace, KernelCall, lowering, unsupported
 from .elementwise import per_tensor_quant
 
 HEADER = "utvm/kernels/quantize.h"
@@ -80,7 +80,7 @@ def lower_quantize(op: Operator, graph: Graph) -> KernelCall:
             "multiplier": multiplier,
             "shift": shift,
         },
-        inplace=(0, 0) if same_size else None,
+        inplace=InPlace() if same_size else None,
         **common,
     )
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from ..quant import quantize_multiplier
-from .base import KernelCall, lowering, unsupported
+from .base import InPlace, KernelCall, lowering, unsupported
 from .elementwise import per_tensor_quant
 
 HEADER = "utvm/kernels/relu.h"
@@ -72,7 +72,7 @@ def lower_relu(op: Operator, graph: Graph) -> KernelCall:
         sources=list(SOURCES),
         params_type="utvm_relu_params",
         params=params,
-        inplace=(0, 0),
+        inplace=InPlace(),
     )
 
 
@@ -96,5 +96,5 @@ def lower_relu6(op: Operator, graph: Graph) -> KernelCall:
         sources=list(SOURCES),
         params_type="utvm_relu6_params",
         params=params,
-        inplace=(0, 0),
+        inplace=InPlace(),
     )

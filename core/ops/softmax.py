@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ir import Graph, Operator
 from ..quant import quantize_multiplier
-from .base import KernelCall, lowering, unsupported
+from .base import InPlace, KernelCall, lowering, unsupported
 
 _SCALED_DIFF_INTEGER_BITS = 5
 
@@ -98,5 +98,5 @@ def lower_softmax(op: Operator, graph: Graph) -> KernelCall:
             "input_left_shift": left_shift,
             "diff_min": diff_min,
         },
-        inplace=(0, 0) if y.dtype == "int8" else None,
+        inplace=InPlace() if y.dtype == "int8" else None,
     )

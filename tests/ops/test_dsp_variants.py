@@ -21,7 +21,6 @@ Three layers of evidence:
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -29,14 +28,11 @@ import pytest
 
 import utvm
 import utvm.host
-from utvm.frontend.tflite_reader import read_tflite
-from utvm.frontend.tflite_writer import write_tflite
-from utvm.ir import Graph, Operator, Tensor
 from utvm.ops import dsp
 from utvm.quant import multiply_by_quantized_multiplier
 
 from . import test_conv, test_elementwise, test_fully_connected, test_pooling
-from .support import assert_same, requires_tflm
+from .support import assert_same, merge_models, requires_arm_tools, requires_tflm, run_on_board
 
 #: A target with the DSP extension, as a platform's target_info describes one.
 DSP_TARGET = {"cpu": "cortex-m4", "features": ["dsp"], "board": "dsp-test"}
@@ -166,23 +162,6 @@ def _inputs(specs, rng: np.random.Generator) -> list[np.ndarray]:
     return xs
 
 
-def merge_models(models: list[bytes], name: str) -> bytes:
-    """One model holding every model's operators side by side, with all their inputs and outputs."""
-    tensors: list[Tensor] = []
-    operators: list[Operator] = []
-    inputs: list[int] = []
-    outputs: list[int] = []
-    for k, data in enumerate(models):
-        g = read_tflite(data, "part")
-        base = len(tensors)
-        for t in g.tensors:
-            tensors.append(replace(t, index=base + t.index, name=f"m{k}_{t.name}"))
-        for op in g.operators:
-            operators.append(Operator(len(operators), op.opcode, [i + base if i >= 0 else -1 for i in op.inputs],
-                                      [i + base for i in op.outputs], dict(op.options)))
-        inputs += [i + base for i in g.inputs]
-        outputs += [i + base for i in g.outputs]
-    return write_tflite(Graph(name=name, tensors=tensors, operators=operators, inputs=inputs, outputs=outputs))
 
 
 # --------------------------------------------------------------------------- the compile-time arithmetic
@@ -326,16 +305,11 @@ def _boards() -> list[str]:
 
 
 @requires_tflm
-@pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="arm-none-eabi-gcc and qemu-system-arm are needed (apt-get install gcc-arm-none-eabi "
-    "libnewlib-arm-none-eabi qemu-system-arm)",
-)
+@requires_arm_tools
 @pytest.mark.parametrize("board", _boards())
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_kernels_on_the_board_match_tflm(family: str, board: str, tmp_path, tflm) -> None:
     from utvm.cli_project import fetch_target
-    from utvm.project import create_project
 
     cases, make, kernel = FAMILIES[family]
     parts = [make(case) for case in cases]
@@ -347,14 +321,4 @@ def test_kernels_on_the_board_match_tflm(family: str, board: str, tmp_path, tflm
     assert all(k.startswith(kernel) for k in used), used
     rng = np.random.default_rng(5)
     xs = [x for _, specs in parts for x in _inputs(specs, rng)]
-    want = tflm(model, xs)
-    np.savez(tmp_path / "x.npz", *xs)
-    np.savez(tmp_path / "y.npz", *want)
-    project = create_project(tmp_path / "p", compiled.export(tmp_path / "m.tar"), "baremetal_cmsis", board, {
-        "project_type": "standalone", "inputs": tmp_path / "x.npz", "expected_outputs": tmp_path / "y.npz"})
-    with project.connect() as client:
-        client.build(project.path)
-        run = client.flash(project.path)
-    assert run["exit_status"] == 0 and run["status"] == "ok", run["output"][-2000:]
-    for k, w in enumerate(want):
-        assert run["outputs"][k] == [int(v) for v in np.asarray(w).reshape(-1)], f"output {k} ({cases[k].id()})"
+    run_on_board(compiled, board, xs, tflm(model, xs), tmp_path)

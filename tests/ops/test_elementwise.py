@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from utvm.ops.base import InPlace
 from utvm.frontend.model_builder import ModelBuilder
 
 from .support import check, compile_error, random_tensor, requires_tflm
@@ -179,9 +180,9 @@ def test_lowering_marks_inplace() -> None:
     from utvm.ops import lower
 
     g = read_tflite(build(replace(A, shape1=(8,), shape2=(1, 4, 4, 8))))
-    assert lower(g.operators[0], g).inplace == (1, 0)
+    assert lower(g.operators[0], g).inplace == InPlace(input=1)
     g = read_tflite(build(replace(M, shape2=(8,))))
-    assert lower(g.operators[0], g).inplace == (0, 0)
+    assert lower(g.operators[0], g).inplace == InPlace()
     g = read_tflite(build(replace(S, shape1=(4, 1, 3), shape2=(1, 5, 1))))
     assert lower(g.operators[0], g).inplace is None
 

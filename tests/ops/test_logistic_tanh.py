@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from utvm.ops.base import InPlace
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
@@ -111,7 +112,7 @@ def test_params() -> None:
     assert radius == 0
     for opcode in ("LOGISTIC", "TANH"):
         g = read_tflite(build(Case(opcode=opcode)))
-        assert lower(g.operators[0], g).inplace == (0, 0)
+        assert lower(g.operators[0], g).inplace == InPlace()
 
 
 def test_refusals() -> None:

@@ -19,7 +19,6 @@ variants replace the reference kernels.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import replace
 from typing import Callable, Sequence
 
@@ -30,24 +29,16 @@ import utvm
 import utvm.host
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
-from utvm.frontend.tflite_writer import write_tflite
-from utvm.ir import Graph
 
 from . import test_conv, test_elementwise, test_fully_connected, test_pooling
-from .support import assert_same, random_tensor, requires_tflm
+from .support import assert_same, merge_models, random_tensor, requires_arm_tools, requires_tflm, run_on_board
 
 pytestmark = requires_tflm
 
 BOARD = "mps3-an547"
-PLATFORM = "baremetal_cmsis"
 #: What the board's target_info says (features dsp, mve...), for compiling without the platform installed.
 M55_TARGET = {"cpu": "cortex-m55", "features": ["dsp", "fpu", "mve", "mve.fp"], "board": BOARD}
 
-has_arm_tools = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="arm-none-eabi-gcc and qemu-system-arm are needed (apt-get install gcc-arm-none-eabi "
-    "libnewlib-arm-none-eabi qemu-system-arm)",
-)
 
 #: One case: the model's bytes, a function drawing its inputs, and whether its operator must get an MVE kernel.
 Item = tuple[bytes, Callable[[np.random.Generator], list[np.ndarray]], bool]
@@ -56,24 +47,6 @@ Item = tuple[bytes, Callable[[np.random.Generator], list[np.ndarray]], bool]
 # --------------------------------------------------------------------------- merging models
 
 
-def merge_models(models: Sequence[bytes], name: str = "grid") -> bytes:
-    """One model running the given single-subgraph models side by side (inputs and outputs concatenated)."""
-    tensors, operators, inputs, outputs = [], [], [], []
-    for k, data in enumerate(models):
-        g = read_tflite(data, f"m{k}")
-        base = len(tensors)
-
-        def shift(ts: list[int]) -> list[int]:
-            return [t + base if t >= 0 else t for t in ts]
-
-        tensors += [replace(t, index=base + t.index, name=f"m{k}_{t.name}") for t in g.tensors]
-        operators += [
-            replace(op, index=len(operators) + j, inputs=shift(op.inputs), outputs=shift(op.outputs))
-            for j, op in enumerate(g.operators)
-        ]
-        inputs += shift(g.inputs)
-        outputs += shift(g.outputs)
-    return write_tflite(Graph(name, tensors, operators, inputs, outputs))
 
 
 # --------------------------------------------------------------------------- the grids
@@ -277,27 +250,12 @@ def test_portable_bodies_on_host(grid: str) -> None:
         assert_same(g, w)
 
 
-@has_arm_tools
+@requires_arm_tools
 @pytest.mark.parametrize("grid", sorted(GRIDS))
 def test_mve_kernels_on_cortex_m55(grid: str, tmp_path, tflm) -> None:
     """The MVE kernels under QEMU (mps3-an547, Cortex-M55) give TFLM's outputs, byte for byte."""
-    from utvm.project import create_project
-
     model, inputs, mve_expected = _grid(grid, seed=1)
-    compiled = _compile(model, mve_expected)
-    want = tflm(model, inputs)
-    np.savez(tmp_path / "x.npz", *inputs)
-    np.savez(tmp_path / "y.npz", *want)
-    mlf = compiled.export(tmp_path / "grid.tar")
-    project = create_project(tmp_path / "p", mlf, PLATFORM, BOARD, {
-        "project_type": "standalone", "inputs": tmp_path / "x.npz", "expected_outputs": tmp_path / "y.npz"})
-    with project.connect() as client:
-        client.build(project.path)
-        run = client.flash(project.path)
-    assert run["exit_status"] == 0 and run["status"] == "ok", run["output"][-2000:]
-    assert len(run["outputs"]) == len(want)
-    for k, w in enumerate(want):
-        assert run["outputs"][k] == [int(v) for v in np.asarray(w).reshape(-1)], f"output {k}"
+    run_on_board(_compile(model, mve_expected), BOARD, inputs, tflm(model, inputs), tmp_path)
 
 
 def test_merged_model_is_the_models_side_by_side() -> None:

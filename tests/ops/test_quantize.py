@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from utvm.ops.base import InPlace
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
@@ -236,7 +237,7 @@ def test_float_model_quantize_add_requantize_dequantize() -> None:
 
 def test_inplace_marks() -> None:
     g = read_tflite(build_requantize(R))
-    assert lower(g.operators[0], g).inplace == (0, 0)
+    assert lower(g.operators[0], g).inplace == InPlace()
     g = read_tflite(build_requantize(replace(R, dst="int16")))
     assert lower(g.operators[0], g).inplace is None
     g = read_tflite(build_quantize(Q))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from utvm.ops.base import InPlace
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
@@ -112,9 +113,9 @@ def test_relu_after_add_chain() -> None:
 
 def test_relu_runs_in_place() -> None:
     g = read_tflite(build(R))
-    assert lower(g.operators[0], g).inplace == (0, 0)
+    assert lower(g.operators[0], g).inplace == InPlace()
     g = read_tflite(build(R6))
-    assert lower(g.operators[0], g).inplace == (0, 0)
+    assert lower(g.operators[0], g).inplace == InPlace()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 
 import utvm
 import utvm.host
+from utvm.ops.base import InPlace
 from utvm.frontend.model_builder import ModelBuilder
 from utvm.frontend.tflite_reader import read_tflite
 from utvm.ops import lower
@@ -155,7 +156,7 @@ def test_scaling_params() -> None:
     assert softmax_scaling(1.0, 100.0)[:2] == ((1 << 31) - 1, 31)
     g = read_tflite(build(B))
     call = lower(g.operators[0], g)
-    assert call.inplace == (0, 0)
+    assert call.inplace == InPlace()
     g = read_tflite(build(replace(B, out_dtype="int16")))
     assert lower(g.operators[0], g).inplace is None
 
