@@ -1,13 +1,22 @@
-"""Cortex-M benchmark under QEMU: instructions, flash and RAM per model and board.
+"""Cortex-M benchmark under QEMU: instructions, RAM and code per model and board, against the targets.
 
 For each shared model and emulated board it compiles the model for the board's
 target, generates a standalone baremetal_cmsis project with a seeded random
 input and TFLite Micro's output as the expected result, builds it, and runs it
 to the end in QEMU with -icount shift=0 (one instruction per virtual
-nanosecond, so SysTick ticks convert to instructions exactly). Printed beside
-TFLite Micro's own figures from ../shared/models/README.md.
+nanosecond, so SysTick ticks convert to instructions exactly).
 
-    python3 bench/cortex_m.py [--models kws_ref_model.tflite ...] [--boards mps2-an386 ...] [--json]
+Figures, beside TFLite Micro + CMSIS-NN's (../shared/models/README.md):
+  instructions  per inference;
+  RAM           arena + the runtime's statics (.data + .bss, which hold the model's
+                input and output buffers) + the measured stack;
+  code          flash minus the weights, the built-in test data and the .data load image.
+Where a (model, board) has targets (TARGETS_* below), each figure is marked met
+or MISSED; a figure is met only by a run whose outputs matched TFLM's.
+
+    python3 bench/cortex_m.py [--models kws_ref_model.tflite ...] [--boards mps2-an386 ...] [--json] [--check]
+
+Exit status: 1 when a run did not end "ok" or, with --check, when a target is missed.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,43 +38,49 @@ from utvm.reference import tflm_run
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
 PLATFORM = "baremetal_cmsis"
 BOARDS = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"]
+KWS, VWW, RESNET, AD01 = "kws_ref_model.tflite", "vww_96_int8.tflite", "pretrainedResnet_quant.tflite", "ad01_int8.tflite"
+DEFAULT_MODELS = [KWS, VWW, RESNET, AD01, "person_detect.tflite", "micro_speech_quantized.tflite",
+                  "hello_world_int8.tflite"]
 
-#: TFLite Micro + CMSIS-NN instructions per inference (millions) and TFLM's reference kernels on the M4,
-#: from ../shared/models/README.md.
+# ---- TFLite Micro's figures (../shared/models/README.md) -------------------------------------------
+
+#: TFLM + CMSIS-NN instructions per inference (millions).
 TFLM_CMSIS_NN = {
-    ("kws_ref_model.tflite", "mps2-an386"): 7.70,
-    ("vww_96_int8.tflite", "mps2-an386"): 24.10,
-    ("pretrainedResnet_quant.tflite", "mps2-an386"): 29.86,
-    ("ad01_int8.tflite", "mps2-an386"): 0.58,
-    ("kws_ref_model.tflite", "mps3-an547"): 1.81,
-    ("vww_96_int8.tflite", "mps3-an547"): 6.56,
-    ("pretrainedResnet_quant.tflite", "mps3-an547"): 4.91,
-    ("ad01_int8.tflite", "mps3-an547"): 0.29,
+    (KWS, "mps2-an386"): 7.70, (VWW, "mps2-an386"): 24.10, (RESNET, "mps2-an386"): 29.86, (AD01, "mps2-an386"): 0.58,
+    (KWS, "mps3-an547"): 1.81, (VWW, "mps3-an547"): 6.56, (RESNET, "mps3-an547"): 4.91, (AD01, "mps3-an547"): 0.29,
 }
-TFLM_REFERENCE_M4 = {
-    "kws_ref_model.tflite": 43.1,
-    "vww_96_int8.tflite": 100.4,
-    "pretrainedResnet_quant.tflite": 107.4,
-    "ad01_int8.tflite": 1.95,
+#: TFLM's reference kernels on the M4 (mps2-an386), instructions per inference (millions).
+TFLM_REFERENCE_M4 = {KWS: 43.1, VWW: 100.4, RESNET: 107.4, AD01: 1.95}
+#: TFLM's arena total on the M4 with CMSIS-NN (bytes).
+TFLM_ARENA = {KWS: 22916, VWW: 100804, RESNET: 55092, AD01: 2676}
+TFLM_CODE_NOTE = "TFLM + CMSIS-NN code on the M4, models excluded: 43 KB interpreter + 54 KB CMSIS-NN + 17 KB libc"
+
+# ---- the targets -------------------------------------------------------------------------------------
+
+#: At most this many instructions per inference (millions), per board.
+TARGETS_INSTRUCTIONS_M = {
+    "mps2-an386": {KWS: 5.2, VWW: 16.1, RESNET: 20.0, AD01: 0.39},
+    "mps3-an547": {KWS: 1.21, VWW: 4.4, RESNET: 3.3, AD01: 0.19},
 }
-TFLM_ARENA = {
-    "kws_ref_model.tflite": 22916,
-    "vww_96_int8.tflite": 100804,
-    "pretrainedResnet_quant.tflite": 55092,
-    "ad01_int8.tflite": 2676,
-}
-DEFAULT_MODELS = [
-    "kws_ref_model.tflite",
-    "vww_96_int8.tflite",
-    "pretrainedResnet_quant.tflite",
-    "ad01_int8.tflite",
-    "person_detect.tflite",
-    "micro_speech_quantized.tflite",
-    "hello_world_int8.tflite",
-]
+#: At most this much RAM (bytes), on every board with instruction targets.
+TARGETS_RAM = {KWS: 16_000, VWW: 70_500, RESNET: 38_500, AD01: 1_870}
+#: At most this much code (bytes), likewise.
+TARGET_CODE = 20 * 1024
 
 
-def bench_one(model_path: Path, board: str, target: dict, tmp: Path) -> dict:
+def targets_for(model: str, board: str) -> dict[str, int]:
+    """The targets of ``model`` on ``board`` as figure -> bound (instructions, ram, code); {} if none."""
+    instructions_m = TARGETS_INSTRUCTIONS_M.get(board, {}).get(model)
+    if instructions_m is None:
+        return {}
+    return {"instructions": round(instructions_m * 1e6), "ram": TARGETS_RAM[model], "code": TARGET_CODE}
+
+
+# ---- one run -----------------------------------------------------------------------------------------
+
+
+def measure(model_path: Path, board: str, target: dict, tmp: Path) -> dict[str, Any]:
+    """Compile, build and run ``model_path`` standalone on ``board``: the figures of that run."""
     data = model_path.read_bytes()
     compiled = utvm.compile(data, name="m", target=target)
     rng = np.random.default_rng(0)
@@ -78,31 +94,89 @@ def bench_one(model_path: Path, board: str, target: dict, tmp: Path) -> dict:
     project = create_project(work / "p", mlf, PLATFORM, board, {
         "project_type": "standalone", "inputs": work / "inputs.npz", "expected_outputs": work / "expected.npz"})
     with project.connect() as client:
-        built = client.build(project.path, {})
+        sizes = client.build(project.path, {}).get("sizes", {})
         run = client.flash(project.path, {})
-    sizes = built.get("sizes", {})
-    ram = sizes.get("data", 0) + sizes.get("bss", 0) + sizes.get("arena", 0) + run.get("stack_used", 0)
+    stack = run.get("stack_used")
+    statics = sizes.get("data", 0) + sizes.get("bss", 0)
     return {
-        "model": model_path.name,
-        "board": board,
-        "status": run.get("status"),
+        "status": run.get("status") or (f"fault {run['fault']}" if run.get("fault") else "no status"),
         "instructions": run.get("instructions"),
-        "tflm_cmsis_nn_M": TFLM_CMSIS_NN.get((model_path.name, board)),
-        "tflm_reference_m4_M": TFLM_REFERENCE_M4.get(model_path.name) if board == "mps2-an386" else None,
-        "arena": compiled.metadata["memory"]["arena_bytes"],
-        "tflm_arena": TFLM_ARENA.get(model_path.name),
+        "arena": sizes.get("arena"),
+        "statics": statics,
+        "stack_used": stack,
+        "ram": None if stack is None else sizes.get("arena", 0) + statics + stack,
         "code": sizes.get("code"),
         "weights": sizes.get("weights"),
-        "stack_used": run.get("stack_used"),
-        "ram": ram,
+        "test_data": sizes.get("test_data"),
     }
+
+
+def bench_one(model_path: Path, board: str, target: dict, tmp: Path) -> dict[str, Any]:
+    """One row: the run's figures (or its error as the status), TFLM's, the targets and which are met."""
+    row: dict[str, Any] = {"model": model_path.name, "board": board}
+    try:
+        row.update(measure(model_path, board, target, tmp))
+    except Exception as exc:  # one failing run must not end the sweep: it is reported as its status
+        row["status"] = f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    row["tflm_cmsis_nn_M"] = TFLM_CMSIS_NN.get((model_path.name, board))
+    row["tflm_reference_m4_M"] = TFLM_REFERENCE_M4.get(model_path.name) if board == "mps2-an386" else None
+    row["tflm_arena"] = TFLM_ARENA.get(model_path.name)
+    row["targets"] = targets_for(model_path.name, board)
+    ok = row["status"] == "ok"
+    row["met"] = {k: ok and row.get(k) is not None and row[k] <= bound for k, bound in row["targets"].items()}
+    return row
+
+
+# ---- the table ---------------------------------------------------------------------------------------
+
+
+def _num(v: Any, fmt: str = "{:,}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _against(row: dict, figure: str) -> str:
+    """The target of ``figure`` with its mark, e.g. '5.20 met', '16,000 MISSED'; '' without a target."""
+    bound = row["targets"].get(figure)
+    if bound is None:
+        return ""
+    text = f"{bound / 1e6:.2f}" if figure == "instructions" else f"{bound:,}"
+    return f"{text} {'met' if row['met'][figure] else 'MISSED'}"
+
+
+#: (header, width, cell) per column; widths include the space before the column.
+COLUMNS = [
+    ("model", 31, lambda r: r["model"]),
+    ("board", 11, lambda r: r["board"]),
+    ("instr M", 9, lambda r: _num(None if r.get("instructions") is None else r["instructions"] / 1e6, "{:.3f}")),
+    ("TFLM+NN M", 10, lambda r: _num(r["tflm_cmsis_nn_M"], "{:.2f}")),
+    ("target M", 13, lambda r: _against(r, "instructions")),
+    ("arena B", 9, lambda r: _num(r.get("arena"))),
+    ("TFLM arena B", 13, lambda r: _num(r["tflm_arena"])),
+    ("stack B", 8, lambda r: _num(r.get("stack_used"))),
+    ("RAM B", 8, lambda r: _num(r.get("ram"))),
+    ("target RAM B", 15, lambda r: _against(r, "ram")),
+    ("code B", 8, lambda r: _num(r.get("code"))),
+    ("target code B", 15, lambda r: _against(r, "code")),
+    ("weights B", 10, lambda r: _num(r.get("weights"))),
+    ("test data B", 12, lambda r: _num(r.get("test_data"))),
+]
+
+
+def table(rows: list[dict]) -> str:
+    def line(cells: list[str]) -> str:
+        return "".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, (_h, w, _f)) in enumerate(zip(cells, COLUMNS)))
+
+    header = line([h for h, _w, _f in COLUMNS]) + "  status"
+    body = [line([f(r) for _h, _w, f in COLUMNS]) + f"  {r['status']}" for r in rows]
+    return "\n".join([header, "-" * len(header), *body])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument("--boards", nargs="*", default=BOARDS)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON (with targets and met flags)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if not MODELS_DIR.is_dir():
         print(f"the shared models folder {MODELS_DIR} is missing", file=sys.stderr)
@@ -113,25 +187,18 @@ def main() -> int:
             target = fetch_target(PLATFORM, board)
             for m in args.models:
                 rows.append(bench_one(MODELS_DIR / m, board, target, Path(tmp)))
-                print(f"  {m} on {board}: {rows[-1]['instructions']} instructions, {rows[-1]['status']}",
+                print(f"  {m} on {board}: {rows[-1].get('instructions')} instructions, {rows[-1]['status']}",
                       file=sys.stderr)
+    met = [ok for r in rows for ok in r["met"].values()]
+    failed = [r for r in rows if r["status"] != "ok"]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
-
-    def num(v: object, fmt: str = "{:,}") -> str:
-        return "-" if v is None else fmt.format(v)
-
-    header = (f"{'model':<31}{'board':<12}{'instr M':>9}{'TFLM+NN M':>10}{'TFLM ref M':>11}{'arena B':>9}"
-              f"{'TFLM arena':>11}{'code B':>8}{'weights B':>10}{'stack B':>8}{'RAM B':>8}  check")
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        instr = None if r["instructions"] is None else r["instructions"] / 1e6
-        print(f"{r['model']:<31}{r['board']:<12}{num(instr, '{:.3f}'):>9}{num(r['tflm_cmsis_nn_M'], '{:.2f}'):>10}"
-              f"{num(r['tflm_reference_m4_M'], '{:.2f}'):>11}{num(r['arena']):>9}{num(r['tflm_arena']):>11}"
-              f"{num(r['code']):>8}{num(r['weights']):>10}{num(r['stack_used']):>8}{num(r['ram']):>8}  {r['status']}")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    else:
+        print(table(rows))
+        print(TFLM_CODE_NOTE)
+    print(f"targets met: {sum(met)} of {len(met)}" + (f"; {len(failed)} run(s) failed" if failed else ""),
+          file=sys.stderr if args.json else sys.stdout)
+    return 1 if failed or (args.check and not all(met)) else 0
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from utvm.mlf import read_mlf
 from utvm.project_api import DoesNotFit, ProjectError
-from utvm.project_files import PROJECT_TYPES, install_model
+from utvm.project_files import PROJECT_TYPES, STANDALONE_DATA_SECTION, install_model
 
 from . import build_files
 from .targets import Board, Device, MemoryRegion
@@ -299,6 +299,7 @@ def linker_script(placement: Placement, device: Device, board: Board, metadata: 
  *
  * Placement (from the device's memory regions and the board file):
  *   {'vectors, code, rodata':<34} -> {placement.startup.name} ({why.get('startup', '')})
+ *   {'test data ' + STANDALONE_DATA_SECTION:<34} -> {placement.startup.name}
  *   {'model weights ' + weights_section:<34} -> {placement.weights.name} ({why.get('weights', '')}), {placement.weights_bytes} B
  *   {'.data, .bss, stack':<34} -> {placement.data.name} ({why.get('data', '')}), stack {placement.stack_size} B
  *   {'model arena ' + arena_section:<34} -> {placement.arena.name} ({why.get('arena', '')}), {placement.arena_bytes} B
@@ -330,6 +331,13 @@ SECTIONS
     . = ALIGN(4);
     __utvm_weights_end__ = .;
   }} > {wts}
+
+  /* A standalone image's built-in inputs and expected outputs: test data, not code. */
+  .utvm_standalone : ALIGN(4)
+  {{
+    *({STANDALONE_DATA_SECTION} {STANDALONE_DATA_SECTION}.*)
+    . = ALIGN(4);
+  }} > {rom}
 
   .text :
   {{

@@ -271,7 +271,11 @@ _SIZE_LINE = re.compile(r"^(\S+)\s+(\d+)\s+(\d+)\s*$")
 
 
 def image_sizes(elf: Path) -> dict[str, Any]:
-    """Section sizes of the image: code, weights, data, bss, arena, stack (bytes)."""
+    """Section sizes of the image (bytes): code, weights, test_data, data, bss, arena, stack.
+
+    ``code`` is the flash that is neither the weights, nor a standalone image's built-in inputs
+    and expected outputs (``test_data``), nor the ``.data`` load image.
+    """
     tool = shutil.which(SIZE_TOOL)
     if tool is None or not elf.is_file():
         return {}
@@ -282,20 +286,22 @@ def image_sizes(elf: Path) -> dict[str, Any]:
         if m and m.group(1).startswith(".") and not m.group(1).startswith((".debug", ".comment", ".ARM.attributes")):
             sections[m.group(1)] = int(m.group(2))
     weights = sections.get(".utvm_weights", 0)
+    test_data = sections.get(".utvm_standalone", 0)
     code = sum(sections.get(s, 0) for s in (".vectors", ".text", ".ARM.extab", ".ARM.exidx"))
     data = sections.get(".data", 0)
     bss = sections.get(".bss", 0)
     arena = sections.get(".utvm_arena", 0)
     stack = sections.get(".stack", 0)
     return {
-        "text": code + weights,  # as arm-none-eabi-size counts it (flash: code, rodata, weights)
+        "text": code + weights + test_data,  # as arm-none-eabi-size counts it (flash: code, rodata, weights)
         "code": code,
         "weights": weights,
+        "test_data": test_data,
         "data": data,
         "bss": bss,
         "arena": arena,
         "stack": stack,
-        "flash": code + weights + data,
+        "flash": code + weights + test_data + data,
         "ram": data + bss + arena + stack,
         "sections": sections,
     }

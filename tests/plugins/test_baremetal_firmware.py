@@ -430,6 +430,61 @@ def test_standalone_builds_with_cmake(demo, tmp_path):
     assert ".utvm_arena" in _sections(elf)
 
 
+def _max_pool_model() -> bytes:
+    """MAX_POOL_2D 2x2 on 1x64x64x4 int8: 16 KiB in, 4 KiB out, no weights; output = the max of each block."""
+    from utvm.frontend.model_builder import ModelBuilder
+
+    mb = ModelBuilder("pool")
+    x = mb.input("x", (1, 64, 64, 4), "int8", scale=0.05, zero_point=-3)
+    y = mb.tensor("y", (1, 32, 32, 4), "int8", scale=0.05, zero_point=-3)
+    mb.op("MAX_POOL_2D", [x], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2,
+          fused_activation_function="NONE")
+    mb.output(y)
+    return mb.build()
+
+
+@needs_qemu
+def test_standalone_test_data_is_sized_apart_from_code(tmp_path):
+    """Built-in inputs and expected outputs: section .utvm_standalone, reported as test_data, not code.
+
+    The model's input and output buffers are .bss: the application copies the inputs into them.
+    """
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, 64, 64, 4)).astype(np.int8)
+    y = x.reshape(1, 32, 2, 32, 2, 4).max(axis=(2, 4))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    mlf = utvm.compile(_max_pool_model(), name="pool").export(tmp_path / "pool.tar")
+    project = tmp_path / "p"
+    create_project(project, mlf, PLATFORM, "mps2-an386", {
+        "project_type": "standalone", "inputs": tmp_path / "x.npy", "expected_outputs": tmp_path / "y.npy"})
+    with connect(server_argv()) as client:
+        built = client.build(project)
+        run = client.flash(project)
+    assert run["status"] == "ok", run["output"]
+    sizes, elf = built["sizes"], Path(built["artifacts"][0])
+    sections = {name: size for name, (_addr, size) in _sections(elf).items()}
+    assert sizes["test_data"] == sections[".utvm_standalone"] >= x.nbytes + y.nbytes
+    assert sizes["code"] == sum(sections.get(s, 0) for s in (".vectors", ".text", ".ARM.extab", ".ARM.exidx"))
+    assert sizes["code"] < x.nbytes  # a few KiB of code; the 20 KiB of test data are not in it
+    assert sizes["flash"] == sizes["code"] + sizes["weights"] + sizes["test_data"] + sizes["data"]
+    assert {"input_0", "expected_0"} <= set(_symbols_in_section(elf, ".utvm_standalone"))
+    # the model's I/O buffers are RAM: .bss, or the arena for a model compiled with its I/O there
+    md = json.loads((project / "model" / "metadata.json").read_text())
+    bss = set(_symbols_in_section(elf, ".bss"))
+    for name, entry in (("utvm_glue_in0", md["inputs"][0]), ("utvm_glue_out0", md["outputs"][0])):
+        assert name in bss if entry.get("arena_offset") is None else sizes["arena"] >= entry["bytes"]
+    assert ".rodata.utvm_standalone" in (project / "linker.ld").read_text()
+
+
+@needs_gcc
+def test_host_driven_image_has_no_test_data(demo, tmp_path):
+    project = tmp_path / "p"
+    with connect(server_argv()) as client:
+        client.generate_project(demo["mlf"], project, "mps2-an386", {})
+        built = client.build(project)
+    assert built["sizes"]["test_data"] == 0 and built["sizes"]["code"] > 0
+
+
 @needs_qemu
 def test_timer_counts_instructions_deterministically(demo, tmp_path):
     """SysTick under -icount shift=0: the same image gives the same count; ticks x 1e9/clock = instructions."""

@@ -13,7 +13,24 @@
 
 #include <stdint.h>
 
+#include "utvm/attributes.h"
 #include "utvm/rpc/server.h"
+
+/*
+ * UTVM_STANDALONE_DATA: placement of the generated built-in inputs and
+ * expected outputs (utvm_standalone_data.c): section .rodata.utvm_standalone,
+ * so that a linker script can give them an output section of their own and a
+ * size report can tell this test data from code. A linker script that does
+ * not name the section takes it with its .rodata.* wildcard, like any other
+ * read-only data. Empty on AVR, where read-only data is copied to RAM (.data)
+ * at startup anyway and the images stay as they were. The application copies
+ * the inputs into the model's input buffers (RAM) before the timed run.
+ */
+#if defined(__AVR__)
+#define UTVM_STANDALONE_DATA
+#else
+#define UTVM_STANDALONE_DATA UTVM_SECTION(".rodata.utvm_standalone")
+#endif
 
 typedef struct {
   const void *const *inputs;   /* one array per model input, model->inputs[k].bytes long */
