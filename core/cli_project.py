@@ -250,10 +250,12 @@ def cmd_tune(args: argparse.Namespace, progress: Any) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise UtvmError(f"{out} already exists; pass --force to overwrite it")
+    options = _parse_options(args.platform, args.option)
     target = fetch_target(args.platform, args.board)
     done = progress.step(f"tuning {args.model} on {args.platform}/{args.board}")
     result = tune(args.model, args.platform, args.board, target, seed=args.seed, timeout_s=args.timeout,
-                  log=lambda line: print(f"utvm:   {line}", file=sys.stderr, flush=True))
+                  log=lambda line: print(f"utvm:   {line}", file=sys.stderr, flush=True), options=options,
+                  on_stderr=_server_log(args))
     done()
     doc = result.to_json()
     out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -261,10 +263,12 @@ def cmd_tune(args: argparse.Namespace, progress: Any) -> int:
         print(json.dumps(doc, indent=2))
     else:
         failed = sum(1 for t in result.trials if t.error)
-        print(f"{out}: {result.baseline_ticks} -> {result.best_ticks} ticks with reference kernels -> tuned; "
-              f"{len(result.trials)} trials, {failed} failed and skipped")
-        for index, name in sorted(result.kernels.items()):
-            print(f"  operator {index}: {name}")
+        unit = result.timer_unit
+        print(f"{out}: {result.baseline_ticks} {unit} on reference kernels -> {result.best_ticks} {unit} tuned; "
+              f"{len(result.trials)} trials, {failed} failed and skipped, {result.seconds:.1f} s")
+        for layer in result.layers:
+            print(f"  operator {layer.index} ({layer.opcode}): {layer.chosen}, "
+                  f"{layer.reference} -> {layer.ticks} {unit} ({layer.seconds:.1f} s)")
     return EXIT_OK
 
 
@@ -328,4 +332,5 @@ def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing tuning file")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input used for measuring")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds before a silent device counts as hung")
+    option_arg(p)
     p.set_defaults(func=cmd_tune)

@@ -13,6 +13,7 @@ from utvm.cli import main
 from utvm.demo import make_demo_model
 from utvm.errors import UtvmError
 from utvm.ops import base
+from utvm.ops.dsp import fully_connected_dsp
 from utvm.tune import REFERENCE, coordinate_descent, read_tuning, tune
 
 FEATURE = "dsp"  # the host has no ISA features; the test target claims one so its variants apply
@@ -20,7 +21,8 @@ FEATURE = "dsp"  # the host has no ISA features; the test target claims one so i
 
 @pytest.fixture
 def test_variants(monkeypatch):
-    """Two FULLY_CONNECTED variants for the test target: one that cannot link, one that is the reference."""
+    """Three FULLY_CONNECTED variants for the test target: one that cannot link, one that is the
+    reference under another name, and the real DSP kernel (its portable C runs on the host)."""
     registry = {}
 
     def broken(op, graph, call):
@@ -30,7 +32,8 @@ def test_variants(monkeypatch):
     def same(op, graph, call):
         return call
 
-    registry["FULLY_CONNECTED"] = [(FEATURE, "broken", broken), (FEATURE, "same", same)]
+    registry["FULLY_CONNECTED"] = [(FEATURE, "broken", broken), (FEATURE, "same", same),
+                                   (FEATURE, "dsp", fully_connected_dsp)]
     monkeypatch.setattr(base, "_VARIANTS", registry)
 
 
@@ -41,23 +44,36 @@ def host_target():
 
 
 def test_tune_survives_build_failure_and_hung_device(test_variants, tmp_path):
-    devices = []
+    devices = []  # (pid, process group) of every device started: the group is its project server's
 
     def on_device(project, opened):
-        devices.append(opened["pid"])
-        if len(devices) == 2:  # the first trial after the baseline that builds: its device hangs
+        devices.append((opened["pid"], os.getpgid(opened["pid"])))
+        if len(devices) == 2:  # the first trial after the baseline that runs: its device hangs
             os.kill(opened["pid"], signal.SIGSTOP)
 
     lines = []
     result = tune(make_demo_model(), "host", "native", host_target(), timeout_s=2.0, log=lines.append,
                   on_device=on_device)
-    errors = [t.error for t in result.trials if t.error]
-    # 3 FC layers x (broken, same): every broken build failed and was skipped; one device hung and was skipped.
+    trials = result.trials
+    errors = [t.error for t in trials if t.error]
+    # 3 FC layers x (broken, same, dsp): every broken build failed and was skipped; the first dsp
+    # trial's device hung and was skipped; "same" compiles to the code already measured: not rebuilt.
+    assert len(trials) == 1 + 3 * 3
     assert sum("BuildFailed" in e for e in errors) == 3
     assert sum("DeviceTimeout" in e or "no answer" in e for e in errors) == 1
-    assert len(result.trials) == 1 + 3 * 2
-    assert set(result.kernels.values()) <= {REFERENCE, "same"} and result.best_ticks <= result.baseline_ticks
-    for pid in devices:  # no device process is left behind, stopped or not
+    assert len(errors) == 4
+    repeats = [t for t in trials if t.kernel == "same"]
+    assert len(repeats) == 3 and all(t.same_as is not None and t.seconds == 0 for t in repeats)
+    assert all(t.ticks == trials[t.same_as].ticks for t in repeats)
+    assert len(devices) == 1 + 3  # the baseline and the dsp trials: nothing else started a device
+    # A server that reported a failed build serves on; one whose device hung is replaced.
+    assert devices[2][1] == devices[3][1] != devices[1][1]
+    assert result.kernels[0] == REFERENCE  # its dsp trial hung
+    assert set(result.kernels.values()) <= {REFERENCE, "dsp"} and result.best_ticks <= result.baseline_ticks
+    for layer in result.layers:
+        assert layer.ticks <= layer.reference
+        assert set(layer.candidates) == {"broken", "same", "dsp"}
+    for pid, _ in devices:  # no device process is left behind, stopped or not
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 
@@ -71,6 +87,27 @@ def test_coordinate_descent_keeps_only_strict_improvements():
     kernels, best, trials = coordinate_descent({0: [REFERENCE, "slow", "fast"], 1: [REFERENCE, "slow"]}, measure)
     assert kernels == {0: "fast", 1: REFERENCE} and best == 160
     assert [t.ticks for t in trials] == [200, 240, 160, 200]
+
+
+def test_coordinate_descent_does_not_measure_the_same_code_twice():
+    costs = {REFERENCE: 100, "alias": 100, "fast": 60}
+    measured = []
+
+    def measure(kernels):
+        measured.append(dict(kernels))
+        return sum(costs[v] for v in kernels.values())
+
+    def fingerprint(kernels):  # "alias" compiles to the reference kernel's code
+        return repr(sorted((i, REFERENCE if v == "alias" else v) for i, v in kernels.items()))
+
+    kernels, best, trials = coordinate_descent({0: [REFERENCE, "alias", "fast"], 1: [REFERENCE, "alias"]}, measure,
+                                               fingerprint=fingerprint)
+    assert kernels == {0: "fast", 1: REFERENCE} and best == 160
+    assert [t.same_as for t in trials] == [None, 0, None, 2]
+    assert [t.ticks for t in trials] == [200, 200, 160, 160]
+    assert len(measured) == 2  # the baseline and "fast": each "alias" took the figure of the code it repeats
+    assert [(t.operator, t.kernel, t.against) for t in trials[1:]] == [(0, "alias", 200), (0, "fast", 200),
+                                                                       (1, "alias", 160)]
 
 
 def test_tuning_file_round_trip_and_model_check(test_variants, tmp_path, capsys):
