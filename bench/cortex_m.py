@@ -8,13 +8,17 @@ nanosecond, so SysTick ticks convert to instructions exactly).
 
 Figures, beside TFLite Micro + CMSIS-NN's (../shared/models/README.md):
   instructions  per inference;
-  RAM           arena + the runtime's statics (.data + .bss, which hold the model's
-                input and output buffers) + the measured stack;
+  RAM           arena + the runtime's statics (.data + .bss) + the measured stack
+                (painted, high-water mark of the whole program). The model is compiled
+                with its inputs and outputs in the arena (utvm.compile io_in_arena, as
+                TFLite Micro keeps them in its arena); --io caller keeps them in .bss
+                buffers of the application instead;
   code          flash minus the weights, the built-in test data and the .data load image.
 Where a (model, board) has targets (TARGETS_* below), each figure is marked met
 or MISSED; a figure is met only by a run whose outputs matched TFLM's.
 
-    python3 bench/cortex_m.py [--models kws_ref_model.tflite ...] [--boards mps2-an386 ...] [--json] [--check]
+    python3 bench/cortex_m.py [--models kws_ref_model.tflite ...] [--boards mps2-an386 ...] [--io arena|caller]
+                              [--json] [--check]
 
 Exit status: 1 when a run did not end "ok" or, with --check, when a target is missed.
 """
@@ -79,10 +83,10 @@ def targets_for(model: str, board: str) -> dict[str, int]:
 # ---- one run -----------------------------------------------------------------------------------------
 
 
-def measure(model_path: Path, board: str, target: dict, tmp: Path) -> dict[str, Any]:
+def measure(model_path: Path, board: str, target: dict, tmp: Path, io_in_arena: bool) -> dict[str, Any]:
     """Compile, build and run ``model_path`` standalone on ``board``: the figures of that run."""
     data = model_path.read_bytes()
-    compiled = utvm.compile(data, name="m", target=target)
+    compiled = utvm.compile(data, name="m", target=target, io_in_arena=io_in_arena)
     rng = np.random.default_rng(0)
     inputs = [rng.integers(-128, 128, size=e["shape"]).astype(e["dtype"]) for e in compiled.metadata["inputs"]]
     expected = tflm_run(data, inputs)
@@ -111,11 +115,11 @@ def measure(model_path: Path, board: str, target: dict, tmp: Path) -> dict[str, 
     }
 
 
-def bench_one(model_path: Path, board: str, target: dict, tmp: Path) -> dict[str, Any]:
+def bench_one(model_path: Path, board: str, target: dict, tmp: Path, io_in_arena: bool = True) -> dict[str, Any]:
     """One row: the run's figures (or its error as the status), TFLM's, the targets and which are met."""
-    row: dict[str, Any] = {"model": model_path.name, "board": board}
+    row: dict[str, Any] = {"model": model_path.name, "board": board, "io": "arena" if io_in_arena else "caller"}
     try:
-        row.update(measure(model_path, board, target, tmp))
+        row.update(measure(model_path, board, target, tmp, io_in_arena))
     except Exception as exc:  # one failing run must not end the sweep: it is reported as its status
         row["status"] = f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     row["tflm_cmsis_nn_M"] = TFLM_CMSIS_NN.get((model_path.name, board))
@@ -177,6 +181,8 @@ def main() -> int:
     parser.add_argument("--boards", nargs="*", default=BOARDS)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON (with targets and met flags)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--io", choices=("arena", "caller"), default="arena",
+                        help="where the model's inputs and outputs live (default: in its arena)")
     args = parser.parse_args()
     if not MODELS_DIR.is_dir():
         print(f"the shared models folder {MODELS_DIR} is missing", file=sys.stderr)
@@ -186,7 +192,7 @@ def main() -> int:
         for board in args.boards:
             target = fetch_target(PLATFORM, board)
             for m in args.models:
-                rows.append(bench_one(MODELS_DIR / m, board, target, Path(tmp)))
+                rows.append(bench_one(MODELS_DIR / m, board, target, Path(tmp), args.io == "arena"))
                 print(f"  {m} on {board}: {rows[-1].get('instructions')} instructions, {rows[-1]['status']}",
                       file=sys.stderr)
     met = [ok for r in rows for ok in r["met"].values()]

@@ -72,7 +72,8 @@ def cmd_compile(args: argparse.Namespace, progress: Progress) -> int:
     from .cli_project import tuning_choices
 
     done = progress.step(f"compiling {args.model}")
-    compiled = compile_model(args.model, name=args.name, target=target, kernels=tuning_choices(args.tuning, args.model))
+    compiled = compile_model(args.model, name=args.name, target=target, kernels=tuning_choices(args.tuning, args.model),
+                             io_in_arena=args.io_in_arena)
     done()
     compiled.export(out, force=args.force)
     summary = dict(_summary(compiled), archive=str(out))
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="utvm", description="Compile int8 TFLite models to C and run them on microcontrollers."
     )
+    from .cli_project import IO_IN_ARENA_HELP, add_project_commands
+
     parser.add_argument("--version", action="version", version=f"utvm {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="more detail, with timings")
@@ -208,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", help="compile for a board of this platform (with --board)")
     p.add_argument("--board", help="the board whose target_info the compiler uses")
     p.add_argument("--tuning", help="kernel choices from utvm tune (a JSON file)")
+    p.add_argument("--io-in-arena", action="store_true", help=IO_IN_ARENA_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_compile)
 
@@ -224,8 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="sine.tflite", help="where to write it (default sine.tflite)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_demo_model)
-
-    from .cli_project import add_project_commands
 
     add_project_commands(sub, common)
     return parser

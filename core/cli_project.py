@@ -25,6 +25,11 @@ from .session import Session
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 
+
+#: The help of --io-in-arena (utvm compile and deploy).
+IO_IN_ARENA_HELP = ("put the model's inputs and outputs in its arena, as TFLite Micro does: less RAM, and a run "
+                    "may overwrite its inputs")
+
 def _server_log(args: argparse.Namespace):
     """With --verbose, the project server's stderr (tool output) is shown as it comes."""
     if not args.verbose:
@@ -175,14 +180,17 @@ def run_project(project: Project, inputs_path: str | None, compare: str | None, 
 
 def deploy_project(model: str | Path | bytes, platform: str, board: str, options: dict[str, Any], project_dir: Path,
                    force: bool, progress: Any, on_stderr: Any = None, name: str | None = None,
-                   kernels: dict[int, str] | None = None) -> Project:
-    """Compile ``model`` for the board's target, generate the project in ``project_dir``, build and flash it."""
+                   kernels: dict[int, str] | None = None, io_in_arena: bool = False) -> Project:
+    """Compile ``model`` for the board's target, generate the project in ``project_dir``, build and flash it.
+
+    ``kernels`` and ``io_in_arena`` are :func:`utvm.compile`'s."""
     from .compiler import compile as compile_model
 
     if options.get("project_type", "host_driven") != "host_driven":
         raise UtvmError("deploy runs host-driven projects; for a standalone one use create-project, build and flash")
     done = progress.step(f"reading the target of {board} and compiling the model")
-    compiled = compile_model(model, name=name, target=fetch_target(platform, board), kernels=kernels)
+    compiled = compile_model(model, name=name, target=fetch_target(platform, board), kernels=kernels,
+                             io_in_arena=io_in_arena)
     done()
     with tempfile.TemporaryDirectory(prefix="utvm-mlf-") as tmp:
         mlf = compiled.export(Path(tmp) / f"{compiled.name}.tar")
@@ -226,7 +234,7 @@ def cmd_deploy(args: argparse.Namespace, progress: Any) -> int:
         project_dir = Path(args.project_dir) if args.project_dir else Path(tmp) / "project"
         kernels = tuning_choices(args.tuning, args.model)
         project = deploy_project(args.model, args.platform, args.board, options, project_dir, args.force, progress,
-                                 log, kernels=kernels)
+                                 log, kernels=kernels, io_in_arena=args.io_in_arena)
         compare = args.model if tflm_available() and not args.no_compare else None
         result = run_project(project, args.input, compare, args.seed, args.timeout, progress, log)
     result["project_dir"] = str(project_dir) if args.project_dir else None
@@ -320,6 +328,7 @@ def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty --project-dir")
     p.add_argument("--no-compare", action="store_true", help="do not run the TFLite Micro reference")
     p.add_argument("--tuning", help="kernel choices from utvm tune (a JSON file)")
+    p.add_argument("--io-in-arena", action="store_true", help=IO_IN_ARENA_HELP)
     option_arg(p)
     run_args(p)
     p.set_defaults(func=cmd_deploy)

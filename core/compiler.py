@@ -90,13 +90,18 @@ def compile(
     name: str | None = None,
     target: TargetSpec = "host",
     kernels: Mapping[int, str] | None = None,
+    io_in_arena: bool = False,
 ) -> CompiledModel:
     """Compile a .tflite model (a path or its bytes) to C.
 
     ``target`` is ``"host"`` or a platform's ``target_info`` answer for a board
     (see :mod:`utvm.target`). ``kernels`` maps an operator index to the kernel
     it must use (``"reference"`` or a variant name, as ``utvm tune`` records);
-    other operators get the best variant for the target's features. Raises
+    other operators get the best variant for the target's features. With
+    ``io_in_arena`` the model's inputs and outputs are tensors of its arena,
+    whose bytes serve other tensors while they are not alive (TFLite Micro's
+    way: less RAM, and a run may overwrite its inputs); the metadata gives
+    their ``arena_offset``. Raises
     ModelError for a malformed model or an unsupported operator, naming the
     operator, its index and its tensors.
     """
@@ -107,9 +112,9 @@ def compile(
     graph = run_passes(read_tflite(data, name))
     kernels = dict(kernels or {})
     steps = [(op, _lower_checked(op, graph, resolved.features, kernels.get(op.index))) for op in graph.operators]
-    for pos in alias_conflicts(graph, steps):
+    for pos in alias_conflicts(graph, steps, io_in_arena):
         steps[pos] = (steps[pos][0], _copy_call(steps[pos][0], graph))
-    plan = plan_memory(graph, steps)
+    plan = plan_memory(graph, steps, io_in_arena)
     gen = generate(graph, steps, plan, name, const_address_space=resolved.info.get("const_address_space"))
 
     runtime_sources = sorted({s for _, call in steps if isinstance(call, KernelCall) for s in call.sources})
@@ -119,7 +124,9 @@ def compile(
     in_place = {dst: lag for _, dst, lag in plan.links}
 
     def io_entry(spec: Any) -> dict[str, Any]:
+        loc = plan.locations[spec.tensor]
         return {
+            **({"arena_offset": loc.index} if io_in_arena and loc.kind == "arena" else {}),
             "name": spec.name,
             "c_name": spec.field,
             "shape": list(spec.shape),
@@ -140,6 +147,7 @@ def compile(
             "arena_bytes": plan.arena_bytes,
             "arena_alignment": ARENA_ALIGNMENT,
             "arena_section": ARENA_SECTION,
+            "io": "arena" if io_in_arena else "caller",
             "constants_bytes": gen.constants_bytes,
             "constants_section": gen.constants_section,
             # With a constant address space (target_info "const_address_space"), the constants

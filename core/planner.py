@@ -4,7 +4,10 @@ Tensors are first grouped into *storage groups*: the output of an alias
 operator (RESHAPE, SQUEEZE) joins its input's group and shares its bytes. A
 group that holds a model input lives in the caller's input buffer, one that
 holds a model output in the caller's output buffer; every other group gets an
-offset in one arena.
+offset in one arena. With ``io_in_arena`` the model's inputs and outputs are
+arena tensors too (as in TFLite Micro): an input lives from before the first
+step, an output until after the last, and their bytes serve other tensors the
+rest of the time; a run may then overwrite its inputs.
 
 A kernel that may run in place (its call's :class:`~utvm.ops.base.InPlace`)
 *links* its output group to its input group when that input is not read
@@ -51,6 +54,8 @@ class Plan:
     output_copies: list[int] = field(default_factory=list)
     #: The in-place links the plan uses: (input tensor, output tensor, lag in bytes).
     links: list[tuple[int, int, int]] = field(default_factory=list)
+    #: Whether the model's inputs and outputs are arena tensors (see the module's docstring).
+    io_in_arena: bool = False
 
 
 Step = tuple[Operator, object]
@@ -88,22 +93,24 @@ class _Member:
     last: int
 
 
-def plan_memory(graph: Graph, steps: Sequence[Step]) -> Plan:
+def plan_memory(graph: Graph, steps: Sequence[Step], io_in_arena: bool = False) -> Plan:
     """Plan storage for ``steps`` (operators in execution order with their lowering).
 
     Alias steps whose input and output would need different homes (say, a
     model input reshaped straight into a model output) must have been turned
-    into copies by the caller; see :func:`alias_conflicts`.
+    into copies by the caller; see :func:`alias_conflicts`. With
+    ``io_in_arena`` the model's inputs and outputs are placed in the arena.
     """
     groups = _Groups()
     for op, call in steps:
         if call is ALIAS:
             groups.union(op.inputs[0], op.outputs[0])
     fixed: dict[int, Location] = {}
-    for k, t in enumerate(graph.inputs):
-        fixed.setdefault(groups.find(t), Location("input", k))
-    for k, t in enumerate(graph.outputs):
-        fixed.setdefault(groups.find(t), Location("output", k))
+    if not io_in_arena:
+        for k, t in enumerate(graph.inputs):
+            fixed.setdefault(groups.find(t), Location("input", k))
+        for k, t in enumerate(graph.outputs):
+            fixed.setdefault(groups.find(t), Location("output", k))
     for t in graph.tensors:
         if t.is_const:
             fixed[groups.find(t.index)] = Location("const")
@@ -119,6 +126,18 @@ def plan_memory(graph: Graph, steps: Sequence[Step]) -> Plan:
             iv = lifetime.setdefault(g, [pos, pos])
             iv[1] = pos
             sizes[g] = max(sizes.get(g, 0), graph.tensors[t].nbytes)
+    if io_in_arena:
+        # Inputs are written before the first step, outputs read after the last (never in place over).
+        for t in graph.inputs + graph.outputs:
+            g = groups.find(t)
+            if g in fixed:
+                continue
+            iv = lifetime.setdefault(g, [0, 0])
+            if t in graph.inputs:
+                iv[0] = -1
+            if t in graph.outputs:
+                iv[1] = len(steps)
+            sizes[g] = max(sizes.get(g, 0), graph.tensors[t].nbytes)
 
     offsets, arena_bytes, used = _choose_links(lifetime, sizes, _links(steps, groups, lifetime, sizes))
 
@@ -128,9 +147,11 @@ def plan_memory(graph: Graph, steps: Sequence[Step]) -> Plan:
     ):
         g = groups.find(t)
         locations[t] = fixed[g] if g in fixed else Location("arena", offsets[g])
-    copies = [t for t in graph.outputs if locations[t].kind != "output"]
+    copies = [t for t in graph.outputs if locations[t].kind not in ("output", "arena")]
     tensor_links = [(src, dst, lag) for (_, _, lag, src, dst) in used]
-    return Plan(arena_bytes=arena_bytes, locations=locations, output_copies=copies, links=tensor_links)
+    return Plan(
+        arena_bytes=arena_bytes, locations=locations, output_copies=copies, links=tensor_links, io_in_arena=io_in_arena
+    )
 
 
 _Link = tuple[int, int, int, int, int]  # input group, output group, lag, input tensor, output tensor
@@ -165,35 +186,42 @@ def _choose_links(
 
     A link saves the bytes its output shares with its input, but ties the
     output to the input's place: along a chain of growing tensors the offsets
-    drift down, and cutting the chain there can give a smaller arena. Links
-    are taken in execution order, each kept when the arena does not grow
-    with it; then dropped one at a time while that makes the arena smaller.
+    drift down, and cutting the chain there can give a smaller arena. A local
+    search: from no links, each link in execution order is kept when the
+    arena does not grow with it; then single links and pairs of consecutive
+    links are switched on or off while that gives a smaller arena (or the
+    same with more links).
     """
+    cache: dict[frozenset, tuple[dict[int, int], int]] = {}
 
-    def plan(used: list[_Link]) -> tuple[dict[int, int], int]:
-        return _place(_chains(lifetime, sizes, used))
+    def plan(used: frozenset) -> tuple[dict[int, int], int]:
+        if used not in cache:
+            cache[used] = _place(_chains(lifetime, sizes, [k for k in links if k in used]))
+        return cache[used]
 
-    used: list[_Link] = []
-    offsets, total = plan(used)
+    def score(used: frozenset) -> tuple[int, int]:
+        return plan(used)[1], -len(used)
+
+    used: frozenset = frozenset()
     for link in links:
-        trial_offsets, trial_total = plan(used + [link])
-        if trial_total <= total:
-            used, offsets, total = used + [link], trial_offsets, trial_total
+        if plan(used | {link})[1] <= plan(used)[1]:
+            used = used | {link}
+    moves = [frozenset([k]) for k in links] + [frozenset(pair) for pair in zip(links, links[1:])]
     improved = True
     while improved:
         improved = False
-        for link in list(used):
-            trial = [k for k in used if k is not link]
-            trial_offsets, trial_total = plan(trial)
-            if trial_total < total:
-                used, offsets, total, improved = trial, trial_offsets, trial_total, True
-    return offsets, total, used
+        for move in moves:
+            trial = used ^ move
+            if score(trial) < score(used):
+                used, improved = trial, True
+    offsets, total = plan(used)
+    return offsets, total, [k for k in links if k in used]
 
 
 def _chains(
     lifetime: dict[int, list[int]], sizes: dict[int, int], links: Sequence[_Link]
 ) -> list[list[_Member]]:
-    """Storage groups joined by ``links`` into chains with relative offsets (each starting at 0)."""
+    """Storage groups joined by ``links`` (in execution order) into chains with relative offsets (each from 0)."""
     chain_of: dict[int, int] = {g: g for g in lifetime}
     offset: dict[int, int] = {g: 0 for g in lifetime}
     members: dict[int, list[int]] = {g: [g] for g in lifetime}
@@ -213,13 +241,14 @@ def _chains(
     return chains
 
 
-def alias_conflicts(graph: Graph, steps: Sequence[Step]) -> set[int]:
+def alias_conflicts(graph: Graph, steps: Sequence[Step], io_in_arena: bool = False) -> set[int]:
     """Positions of alias steps that would join two different homes (input, output, const)."""
     fixed: dict[int, str] = {}
-    for k, t in enumerate(graph.inputs):
-        fixed[t] = f"input{k}"
-    for k, t in enumerate(graph.outputs):
-        fixed.setdefault(t, f"output{k}")
+    if not io_in_arena:
+        for k, t in enumerate(graph.inputs):
+            fixed[t] = f"input{k}"
+        for k, t in enumerate(graph.outputs):
+            fixed.setdefault(t, f"output{k}")
     for t in graph.tensors:
         if t.is_const:
             fixed[t.index] = "const"

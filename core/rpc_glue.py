@@ -75,13 +75,24 @@ def _tensor(entry: Mapping[str, Any], kind: str, k: int) -> tuple[str, str, int,
     return c_name, dtype, nbytes, nbytes // _ITEMSIZE[dtype]
 
 
+def _arena_offset(entry: Mapping[str, Any], kind: str, k: int) -> int | None:
+    """The entry's offset in the model's arena (metadata ``arena_offset``), or None when it has none."""
+    offset = entry.get("arena_offset")
+    if offset is None:
+        return None
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise UtvmError(f"metadata: {kind}put {k} has an invalid arena_offset: {offset!r}")
+    return offset
+
+
 def model_glue_source(metadata: Mapping[str, Any]) -> str:
     """The C source that connects model ``metadata['model']`` to the RPC server.
 
     It defines one static, aligned buffer per input and output (sized from the
-    metadata), ``static int32_t utvm_glue_run(void)`` which calls
-    ``NAME_run(&inputs, &outputs)`` on them, and ``const utvm_model_descriptor
-    utvm_model``.
+    metadata; one with an ``arena_offset``, of a model compiled with its I/O
+    in the arena, is that place of the arena instead), ``static int32_t
+    utvm_glue_run(void)`` which calls ``NAME_run(&inputs, &outputs)`` on them,
+    and ``const utvm_model_descriptor utvm_model``.
     """
     name = _ident(metadata.get("model"), "model")
     inputs = [_tensor(e, "input", k) for k, e in enumerate(metadata.get("inputs") or [])]
@@ -101,12 +112,20 @@ def model_glue_source(metadata: Mapping[str, Any]) -> str:
         f'#include "{header}"',
         "",
     ]
+    entries = {"in": metadata.get("inputs") or [], "out": metadata.get("outputs") or []}
     for kind, tensors in (("in", inputs), ("out", outputs)):
         for k, (c_name, dtype, nbytes, elements) in enumerate(tensors):
-            lines.append(
-                f"static {_C_TYPES[dtype]} utvm_glue_{kind}{k}[{max(1, elements)}] "
-                f"UTVM_ALIGNED({BUFFER_ALIGNMENT}); /* '{c_name}': {nbytes} bytes */"
-            )
+            offset = _arena_offset(entries[kind][k], kind, k)
+            if offset is None:
+                lines.append(
+                    f"static {_C_TYPES[dtype]} utvm_glue_{kind}{k}[{max(1, elements)}] "
+                    f"UTVM_ALIGNED({BUFFER_ALIGNMENT}); /* '{c_name}': {nbytes} bytes */"
+                )
+            else:
+                lines.append(
+                    f"#define utvm_glue_{kind}{k} (({_C_TYPES[dtype]} *)(void *)({name}_arena + {offset})) "
+                    f"/* '{c_name}': {nbytes} bytes in the model's arena */"
+                )
     lines.append("")
 
     def table(kind: str, tensors: list) -> str:
@@ -140,6 +159,16 @@ def model_glue_source(metadata: Mapping[str, Any]) -> str:
     lines.append("    utvm_glue_run,")
     lines.append("};")
     return "\n".join(lines) + "\n"
+
+
+def io_buffer_bytes(metadata: Mapping[str, Any], alignment: int = 1) -> int:
+    """RAM of the I/O buffers a project's glue defines: every input and output not in the model's arena.
+
+    A model compiled with its I/O in the arena (metadata ``arena_offset``)
+    needs none for those: the arena holds them.
+    """
+    entries = list(metadata.get("inputs", [])) + list(metadata.get("outputs", []))
+    return sum(-(-int(e["bytes"]) // alignment) * alignment for e in entries if "arena_offset" not in e)
 
 
 #: The glue's path inside a host-driven program's file set.

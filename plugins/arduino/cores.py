@@ -177,7 +177,7 @@ class Core:
 
 def _core_at(path: Path, vendor: str, arch: str, hardware_root: Path, origin: str, layout: str, version: str,
              tools: dict[str, Path]) -> Core | None:
-    boards, platform = path / "boards.txt", path / "platform.txt"
+    boards = path / "boards.txt"
     if not boards.is_file():
         return None
     try:

@@ -39,6 +39,7 @@ from typing import Any, Mapping
 from utvm.mlf import read_mlf
 from utvm.project_api import DoesNotFit, ProjectError
 from utvm.project_files import PROJECT_TYPES, load_arrays, model_files
+from utvm.rpc_glue import io_buffer_bytes
 
 from . import target, tools
 from .cores import Board
@@ -195,7 +196,7 @@ def budget(metadata: Mapping[str, Any], board: Board, project_type: str, payload
     mem = metadata.get("memory", {})
     consts = int(mem.get("constants_bytes", 0))
     arena = int(mem.get("arena_bytes", 0))
-    io = sum(int(e["bytes"]) for e in list(metadata.get("inputs", [])) + list(metadata.get("outputs", [])))
+    io = io_buffer_bytes(metadata)
     n_ops = sum(1 for op in metadata.get("operators", []) if op.get("kernel") != "alias")
     flash_limit, ram_limit = target.limits(board)
     rpc = 2 * payload + RPC_STATE_RAM if project_type == "host_driven" else 0

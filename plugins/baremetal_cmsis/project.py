@@ -47,6 +47,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from utvm.mlf import read_mlf
 from utvm.project_api import DoesNotFit, ProjectError
 from utvm.project_files import PROJECT_TYPES, STANDALONE_DATA_SECTION, install_model
+from utvm.rpc_glue import io_buffer_bytes
 
 from . import build_files
 from .targets import Board, Device, MemoryRegion
@@ -161,7 +162,7 @@ def _unique(regions: Iterable[MemoryRegion]) -> list[MemoryRegion]:
 
 def statics_estimate(metadata: Mapping[str, Any], project_type: str) -> int:
     """RAM besides the arena and the stack: the model's I/O buffers, the RPC server, the firmware."""
-    io = sum(_align(int(e["bytes"]), IO_ALIGNMENT) for e in list(metadata["inputs"]) + list(metadata["outputs"]))
+    io = io_buffer_bytes(metadata, IO_ALIGNMENT)
     rpc = RPC_STATIC_BYTES if project_type == "host_driven" else 0
     return io + rpc + FIRMWARE_STATIC_BYTES
 

@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from utvm.rpc_glue import io_buffer_bytes
+
 if TYPE_CHECKING:
     from utvm.project_files import ModelProject
 
@@ -71,7 +73,7 @@ def memory_plan(metadata: dict[str, Any], facts: dict[str, Any], target: str, op
     mem = metadata["memory"]
     arena = int(mem["arena_bytes"])
     consts = int(mem["constants_bytes"])
-    io = sum(int(e["bytes"]) for e in metadata["inputs"]) + sum(int(e["bytes"]) for e in metadata["outputs"])
+    io = io_buffer_bytes(metadata)
     kind = options["project_type"]
     stack = int(options["main_stack_size"])
     ram_reserve = int(options["ram_reserve_bytes"])
@@ -193,7 +195,7 @@ def prj_conf(target: str, kind: str, facts: dict[str, Any], plan: dict[str, Any]
     else:
         lines += ["# Outputs are printed with printk on the console UART.",
                   "CONFIG_CONSOLE=y", "CONFIG_UART_CONSOLE=y", "CONFIG_PRINTK=y"]
-    lines += [f"# The model runs on the main thread: RPC server or standalone runner, and the kernels.",
+    lines += ["# The model runs on the main thread: RPC server or standalone runner, and the kernels.",
               f"CONFIG_MAIN_STACK_SIZE={int(options['main_stack_size'])}"]
     opt = {"speed": "CONFIG_SPEED_OPTIMIZATIONS=y", "size": "CONFIG_SIZE_OPTIMIZATIONS=y",
            "debug": "CONFIG_DEBUG_OPTIMIZATIONS=y"}[options["optimize"]]

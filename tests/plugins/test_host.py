@@ -42,10 +42,12 @@ def _build_and_flash(project):
         return client.flash(project.path, {})
 
 
+@pytest.mark.parametrize("io_in_arena", [False, True], ids=["io-caller", "io-arena"])
 @pytest.mark.parametrize("name", sorted(SHARED_MODELS))
-def test_shared_model_host_driven_bit_exact(name, tmp_path, tflm):
+def test_shared_model_host_driven_bit_exact(name, io_in_arena, tmp_path, tflm):
+    """Through the RPC glue: its own I/O buffers, or (io in the arena) the arena's input and output places."""
     model = shared_model(name)
-    mlf = utvm.compile(model).export(tmp_path / "m.tar")
+    mlf = utvm.compile(model, io_in_arena=io_in_arena).export(tmp_path / "m.tar")
     project = create_project(tmp_path / "p", mlf, "host", "native", {})
     _build_and_flash(project)
     result = run_project(project, None, str(model), seed=3, timeout_s=20.0, progress=Quiet())
