@@ -178,6 +178,40 @@ def window_inplace(lag: int | None) -> InPlace | None:
     return None if lag is None else InPlace(input=0, output=0, lag=lag)
 
 
+def _window_call(
+    op: Operator, graph: Graph, operands: tuple[Tensor, Tensor, Tensor | None, Tensor], sizes: dict[str, int],
+    channel_axis: int, kernel: str,
+) -> KernelCall:
+    """The call of ``utvm_KERNEL_s8`` (conv or depthwise_conv) for the op's ``sizes`` (its shape fields).
+
+    Adds the window geometry, the offsets, the activation range and the
+    requantization to the params, after the checks the two ops share.
+    """
+    x, w, b, y = operands
+    out_c = sizes["output_c"]
+    geo = _window_geometry(op, graph, sizes["input_h"], sizes["input_w"], sizes["filter_h"], sizes["filter_w"])
+    _check_output_shape(op, graph, y, (sizes["batches"], geo["output_h"], geo["output_w"], out_c))
+    _check_filter_channels(op, graph, w, out_c, channel_axis)
+    _check_bias(op, graph, b, out_c)
+    act_min, act_max = _activation(op, graph, y)
+    params: dict[str, object] = dict(
+        sizes, **geo,
+        input_offset=-x.quant.scalar_zero_point, output_offset=y.quant.scalar_zero_point,
+        act_min=act_min, act_max=act_max,
+    )
+    params.update(_requant_params(op, graph, *_conv_multipliers(x, w, y, out_c)))
+    return KernelCall(
+        function=f"utvm_{kernel}_s8",
+        inputs=[op.inputs[0], op.inputs[1], b.index if b is not None else -1],
+        outputs=[op.outputs[0]],
+        header=f"utvm/kernels/{kernel}.h",
+        sources=[f"kernels/{kernel}.c"],
+        params_type=f"utvm_{kernel}_params",
+        params=params,
+        inplace=window_inplace(pixel_lag(params)),
+    )
+
+
 # --------------------------------------------------------------------------- CONV_2D
 
 
@@ -196,34 +230,9 @@ def lower_conv_2d(op: Operator, graph: Graph) -> KernelCall:
     groups = in_c // f_c
     if out_c % groups != 0:
         raise unsupported(op, graph, f"{op.opcode} output channels {out_c} are not a multiple of the {groups} groups")
-    geo = _window_geometry(op, graph, in_h, in_w, f_h, f_w)
-    _check_output_shape(op, graph, y, (n, geo["output_h"], geo["output_w"], out_c))
-    _check_filter_channels(op, graph, w, out_c, 0)
-    _check_bias(op, graph, b, out_c)
-    act_min, act_max = _activation(op, graph, y)
-    mults, shifts = _conv_multipliers(x, w, y, out_c)
-
-    params: dict[str, object] = dict(
-        batches=n, input_h=in_h, input_w=in_w, input_c=in_c,
-        filter_h=f_h, filter_w=f_w, filter_c=f_c,
-        output_h=geo["output_h"], output_w=geo["output_w"], output_c=out_c,
-        stride_h=geo["stride_h"], stride_w=geo["stride_w"],
-        dilation_h=geo["dilation_h"], dilation_w=geo["dilation_w"],
-        pad_h=geo["pad_h"], pad_w=geo["pad_w"],
-        input_offset=-x.quant.scalar_zero_point, output_offset=y.quant.scalar_zero_point,
-        act_min=act_min, act_max=act_max,
-    )
-    params.update(_requant_params(op, graph, mults, shifts))
-    return KernelCall(
-        function="utvm_conv_s8",
-        inputs=[op.inputs[0], op.inputs[1], b.index if b is not None else -1],
-        outputs=[op.outputs[0]],
-        header="utvm/kernels/conv.h",
-        sources=["kernels/conv.c"],
-        params_type="utvm_conv_params",
-        params=params,
-        inplace=window_inplace(pixel_lag(params)),
-    )
+    sizes = dict(batches=n, input_h=in_h, input_w=in_w, input_c=in_c, filter_h=f_h, filter_w=f_w, filter_c=f_c,
+                 output_c=out_c)
+    return _window_call(op, graph, (x, w, b, y), sizes, 0, "conv")
 
 
 # --------------------------------------------------------------------------- DEPTHWISE_CONV_2D
@@ -247,35 +256,9 @@ def lower_depthwise_conv_2d(op: Operator, graph: Graph) -> KernelCall:
             op, graph,
             f"{op.opcode} depth_multiplier {dm} times {in_c} input channels is not the {out_c} filter channels",
         )
-    geo = _window_geometry(op, graph, in_h, in_w, f_h, f_w)
-    _check_output_shape(op, graph, y, (n, geo["output_h"], geo["output_w"], out_c))
-    _check_filter_channels(op, graph, w, out_c, 3)
-    _check_bias(op, graph, b, out_c)
-    act_min, act_max = _activation(op, graph, y)
-    mults, shifts = _conv_multipliers(x, w, y, out_c)
-
-    params: dict[str, object] = dict(
-        batches=n, input_h=in_h, input_w=in_w, input_c=in_c,
-        filter_h=f_h, filter_w=f_w,
-        output_h=geo["output_h"], output_w=geo["output_w"], output_c=out_c,
-        depth_multiplier=dm,
-        stride_h=geo["stride_h"], stride_w=geo["stride_w"],
-        dilation_h=geo["dilation_h"], dilation_w=geo["dilation_w"],
-        pad_h=geo["pad_h"], pad_w=geo["pad_w"],
-        input_offset=-x.quant.scalar_zero_point, output_offset=y.quant.scalar_zero_point,
-        act_min=act_min, act_max=act_max,
-    )
-    params.update(_requant_params(op, graph, mults, shifts))
-    return KernelCall(
-        function="utvm_depthwise_conv_s8",
-        inputs=[op.inputs[0], op.inputs[1], b.index if b is not None else -1],
-        outputs=[op.outputs[0]],
-        header="utvm/kernels/depthwise_conv.h",
-        sources=["kernels/depthwise_conv.c"],
-        params_type="utvm_depthwise_conv_params",
-        params=params,
-        inplace=window_inplace(pixel_lag(params)),
-    )
+    sizes = dict(batches=n, input_h=in_h, input_w=in_w, input_c=in_c, filter_h=f_h, filter_w=f_w, output_c=out_c,
+                 depth_multiplier=dm)
+    return _window_call(op, graph, (x, w, b, y), sizes, 3, "depthwise_conv")
 
 
 # --------------------------------------------------------------------------- FULLY_CONNECTED
