@@ -137,57 +137,27 @@ def test_pad_refuses_runtime_paddings() -> None:
     assert "constant" in msg
 
 
-def test_pad_refuses_negative_paddings() -> None:
+#: (what, input shape, paddings, paddings dtype, output shape, dtype, zero point, a word the message must hold)
+PAD_REFUSALS = [
+    ("negative", (1, 4, 4, 1), [[0, 0], [-1, 0], [0, 0], [0, 0]], np.int32, (1, 3, 4, 1), "int8", 0, None),
+    ("int64", (1, 2, 2, 1), [[0, 0], [1, 1], [1, 1], [0, 0]], np.int64, (1, 4, 4, 1), "int8", 0, "int32"),
+    ("six-dims", (1, 1, 2, 1, 2, 1), [[0, 0]] * 5 + [[1, 1]], np.int32, (1, 1, 2, 1, 2, 3), "int8", 0, None),
+    ("output-shape", (1, 2, 2, 1), [[0, 0], [1, 1], [1, 1], [0, 0]], np.int32, (1, 4, 5, 1), "int8", 0, None),
+    ("uint8", (1, 2, 2, 1), [[0, 0], [1, 1], [1, 1], [0, 0]], np.int32, (1, 4, 4, 1), "uint8", 128, "uint8"),
+]
+
+
+@pytest.mark.parametrize("what,shape,paddings,pdtype,out_shape,dtype,zp,word", PAD_REFUSALS,
+                         ids=[r[0] for r in PAD_REFUSALS])
+def test_pad_refuses(what, shape, paddings, pdtype, out_shape, dtype, zp, word) -> None:
     mb = ModelBuilder("pad")
-    x = mb.input("x", (1, 4, 4, 1), "int8", scale=0.1, zero_point=0)
-    p = mb.const("p", np.array([[0, 0], [-1, 0], [0, 0], [0, 0]], np.int32))
-    y = mb.tensor("y", (1, 3, 4, 1), "int8", scale=0.1, zero_point=0)
-    mb.op("PAD", [x, p], [y])
-    mb.output(y)
-    compile_error(mb.build(), "PAD")
-
-
-def test_pad_refuses_int64_paddings() -> None:
-    mb = ModelBuilder("pad")
-    x = mb.input("x", (1, 2, 2, 1), "int8", scale=0.1, zero_point=0)
-    p = mb.const("p", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int64))
-    y = mb.tensor("y", (1, 4, 4, 1), "int8", scale=0.1, zero_point=0)
-    mb.op("PAD", [x, p], [y])
-    mb.output(y)
-    msg = compile_error(mb.build(), "PAD")
-    assert "int32" in msg
-
-
-def test_pad_refuses_six_dims() -> None:
-    shape = (1, 1, 2, 1, 2, 1)
-    mb = ModelBuilder("pad")
-    x = mb.input("x", shape, "int8", scale=0.1, zero_point=0)
-    p = mb.const("p", np.array([[0, 0]] * 5 + [[1, 1]], np.int32))
-    y = mb.tensor("y", shape[:-1] + (3,), "int8", scale=0.1, zero_point=0)
-    mb.op("PAD", [x, p], [y])
-    mb.output(y)
-    compile_error(mb.build(), "PAD")
-
-
-def test_pad_refuses_wrong_output_shape() -> None:
-    mb = ModelBuilder("pad")
-    x = mb.input("x", (1, 2, 2, 1), "int8", scale=0.1, zero_point=0)
-    p = mb.const("p", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))
-    y = mb.tensor("y", (1, 4, 5, 1), "int8", scale=0.1, zero_point=0)
-    mb.op("PAD", [x, p], [y])
-    mb.output(y)
-    compile_error(mb.build(), "PAD")
-
-
-def test_pad_refuses_unsupported_type() -> None:
-    mb = ModelBuilder("pad")
-    x = mb.input("x", (1, 2, 2, 1), "uint8", scale=0.1, zero_point=128)
-    p = mb.const("p", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))
-    y = mb.tensor("y", (1, 4, 4, 1), "uint8", scale=0.1, zero_point=128)
+    x = mb.input("x", shape, dtype, scale=0.1, zero_point=zp)
+    p = mb.const("p", np.array(paddings, pdtype))
+    y = mb.tensor("y", out_shape, dtype, scale=0.1, zero_point=zp)
     mb.op("PAD", [x, p], [y])
     mb.output(y)
     msg = compile_error(mb.build(), "PAD")
-    assert "uint8" in msg
+    assert word is None or word in msg
 
 
 def test_padv2_refuses_constant_with_other_quantization() -> None:
