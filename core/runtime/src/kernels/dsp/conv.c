@@ -27,6 +27,29 @@ typedef struct {
   "asr %[a], %[a], %[x]\n\t"                        \
   "ssat %[a], #8, %[a]\n\t"                         \
   "strb %[a], " OUT "\n\t"
+
+/* A channel pair starts: its two biases (the record at rec) in the four accumulators, pa and pb at the
+   two windows. */
+#define UTVM_CONV_PAIR_START               \
+  "ldr %[t], %[rec]\n\t"                    \
+  "ldrd %[r00], %[r10], [%[t]]\n\t"         \
+  "mov %[r01], %[r00]\n\t"                  \
+  "mov %[r11], %[r10]\n\t"                  \
+  "ldr %[pa], %[xa]\n\t"                    \
+  "ldr %[pb], %[xb]\n\t"
+
+/* The pair's four outputs, at pa and pb (the record at t), and rec moved to the next pair's record. */
+#define UTVM_CONV_PAIR_OUTPUTS                 \
+  "ldrd %[u], %[v], [%[t], #8]\n\t"            \
+  "ldr %[x], [%[t], #16]\n\t"                  \
+  UTVM_CONV_REQ_ASM("r00", "[%[pa]]")          \
+  UTVM_CONV_REQ_ASM("r01", "[%[pb]]")          \
+  "ldrd %[u], %[v], [%[t], #20]\n\t"           \
+  "ldr %[x], [%[t], #28]\n\t"                  \
+  UTVM_CONV_REQ_ASM("r10", "[%[pa], #1]")      \
+  UTVM_CONV_REQ_ASM("r11", "[%[pb], #1]")      \
+  "add %[t], %[t], #32\n\t"                    \
+  "str %[t], %[rec]\n\t"
 #endif
 
 /*
@@ -60,12 +83,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
     st.rec = rec;
     __asm__ volatile(
         "6:\n\t"
-        "ldr %[t], %[rec]\n\t"
-        "ldrd %[r00], %[r10], [%[t]]\n\t"
-        "mov %[r01], %[r00]\n\t"
-        "mov %[r11], %[r10]\n\t"
-        "ldr %[pa], %[xa]\n\t"
-        "ldr %[pb], %[xb]\n\t"
+        UTVM_CONV_PAIR_START
         "ldr %[t], %[odd]\n\t"
         "cmp %[t], #0\n\t"
         "beq 2f\n\t"
@@ -83,16 +101,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
         "ldr %[t], %[rec]\n\t"
         "ldr %[pa], %[oa]\n\t"
         "ldr %[pb], %[ob]\n\t"
-        "ldrd %[u], %[v], [%[t], #8]\n\t"
-        "ldr %[x], [%[t], #16]\n\t"
-        UTVM_CONV_REQ_ASM("r00", "[%[pa]]")
-        UTVM_CONV_REQ_ASM("r01", "[%[pb]]")
-        "ldrd %[u], %[v], [%[t], #20]\n\t"
-        "ldr %[x], [%[t], #28]\n\t"
-        UTVM_CONV_REQ_ASM("r10", "[%[pa], #1]")
-        UTVM_CONV_REQ_ASM("r11", "[%[pb], #1]")
-        "add %[t], %[t], #32\n\t"
-        "str %[t], %[rec]\n\t"
+        UTVM_CONV_PAIR_OUTPUTS
         "add %[pb], %[pb], #2\n\t"
         "str %[pb], %[ob]\n\t"
         "add %[pa], %[pa], #2\n\t"
@@ -125,12 +134,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
     st.rec = rec;
     __asm__ volatile(
         "6:\n\t"
-        "ldr %[t], %[rec]\n\t"
-        "ldrd %[r00], %[r10], [%[t]]\n\t"
-        "mov %[r01], %[r00]\n\t"
-        "mov %[r11], %[r10]\n\t"
-        "ldr %[pa], %[xa]\n\t"
-        "ldr %[pb], %[xb]\n\t"
+        UTVM_CONV_PAIR_START
         "ldr %[t], %[segs]\n\t"
         "str %[t], %[left]\n\t"
         UTVM_DSP_2X2_SEGMENTS
@@ -138,16 +142,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
         "ldr %[pa], %[oa]\n\t"
         "ldr %[pb], %[obd]\n\t"
         "add %[pb], %[pa], %[pb]\n\t"
-        "ldrd %[u], %[v], [%[t], #8]\n\t"
-        "ldr %[x], [%[t], #16]\n\t"
-        UTVM_CONV_REQ_ASM("r00", "[%[pa]]")
-        UTVM_CONV_REQ_ASM("r01", "[%[pb]]")
-        "ldrd %[u], %[v], [%[t], #20]\n\t"
-        "ldr %[x], [%[t], #28]\n\t"
-        UTVM_CONV_REQ_ASM("r10", "[%[pa], #1]")
-        UTVM_CONV_REQ_ASM("r11", "[%[pb], #1]")
-        "add %[t], %[t], #32\n\t"
-        "str %[t], %[rec]\n\t"
+        UTVM_CONV_PAIR_OUTPUTS
         "add %[pa], %[pa], #2\n\t"
         "str %[pa], %[oa]\n\t"
         "ldr %[a], %[oa_end]\n\t"
