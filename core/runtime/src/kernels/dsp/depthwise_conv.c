@@ -34,88 +34,60 @@
 #define UTVM_DW_SKIP_W "add %[wr], %[wr], #8\n\t"
 #endif
 
-/*
- * `rows` (1 to 3) rows of a window 3 taps wide, 4 channels, all taps inside:
- * the first at x, rows row_bytes apart; weights at *w (6 words per row, then
- * advanced), into the four accumulators.
- */
-UTVM_DSP_INLINE void utvm_dsp_dw_rows3(const int8_t *x, const int32_t **w, int32_t rows, int32_t ch,
-                                       int32_t row_bytes, int32_t off2, int32_t *c0, int32_t *c1, int32_t *c2,
-                                       int32_t *c3) {
 #if UTVM_DSP_ASM
-  const int32_t row_step = row_bytes;
-  int32_t r0 = *c0, r1 = *c1, r2 = *c2, r3 = *c3;
-  const int32_t *wr = *w;
-  int32_t a, lo, w0, w1;
-  __asm__ volatile(
-      "ldr %[lo], %[rows]\n\t"
-      "cmp %[lo], #2\n\t"
-      "beq 2f\n\t"
-      "blt 1f\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
-      UTVM_DW_NEXT_ROW
-      "2:\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
-      UTVM_DW_NEXT_ROW
-      "1:\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
-      : [c0] "+r"(r0), [c1] "+r"(r1), [c2] "+r"(r2), [c3] "+r"(r3), [x] "+r"(x), [wr] "+r"(wr), [a] "=&r"(a),
-        [lo] "=&r"(lo), [w0] "=&r"(w0), [w1] "=&r"(w1)
-      : [off] "r"(off2), [ch] "r"(ch), [rs] "m"(row_step), [rows] "m"(rows)
-      : "cc", "memory");
-  *c0 = r0;
-  *c1 = r1;
-  *c2 = r2;
-  *c3 = r3;
-  *w = wr;
-#else
-  int32_t acc0 = *c0, acc1 = *c1, acc2 = *c2, acc3 = *c3;
-  const int32_t *wr = *w;
-  for (; rows > 0; --rows) {
-    UTVM_DW_TAP(x, wr[0], wr[1]);
-    UTVM_DW_TAP(x + ch, wr[2], wr[3]);
-    UTVM_DW_TAP(x + 2 * ch, wr[4], wr[5]);
-    x += row_bytes;
-    wr += 6;
-  }
-  *c0 = acc0;
-  *c1 = acc1;
-  *c2 = acc2;
-  *c3 = acc3;
-  *w = wr;
+/* The operands of the rows' assembly. */
+#define UTVM_DW_ROWS_OPERANDS                                                                                  \
+  : [c0] "+r"(r0), [c1] "+r"(r1), [c2] "+r"(r2), [c3] "+r"(r3), [x] "+r"(x), [wr] "+r"(wr), [a] "=&r"(a),   \
+    [lo] "=&r"(lo), [w0] "=&r"(w0), [w1] "=&r"(w1)                                                            \
+  : [off] "r"(off2), [ch] "r"(ch), [rs] "m"(row_step), [rows] "m"(rows)                                       \
+  : "cc", "memory"
 #endif
-}
 
 /*
- * The same for windows cut to 2 taps across by the left or right edge of a
- * 3-wide filter: weights at *w start at the first tap read and skip the
- * third tap of each row.
+ * `rows` (1 to 3) rows of a window of a 3 x 3 filter, 4 channels, `cols` (3,
+ * or 2 where the left or right edge of the input cuts it) taps across, all
+ * inside the input: the first at x, rows row_bytes apart; weights at *w from
+ * the first tap read (6 words per row, then advanced), into the four
+ * accumulators.
  */
-UTVM_DSP_INLINE void utvm_dsp_dw_rows2(const int8_t *x, const int32_t **w, int32_t rows, int32_t ch,
-                                       int32_t row_bytes, int32_t off2, int32_t *c0, int32_t *c1, int32_t *c2,
-                                       int32_t *c3) {
+UTVM_DSP_INLINE void utvm_dsp_dw_rows(const int8_t *x, const int32_t **w, int32_t rows, int32_t cols, int32_t ch,
+                                      int32_t row_bytes, int32_t off2, int32_t *c0, int32_t *c1, int32_t *c2,
+                                      int32_t *c3) {
 #if UTVM_DSP_ASM
   const int32_t row_step = row_bytes;
   int32_t r0 = *c0, r1 = *c1, r2 = *c2, r3 = *c3;
   const int32_t *wr = *w;
   int32_t a, lo, w0, w1;
-  __asm__ volatile(
-      "ldr %[lo], %[rows]\n\t"
-      "cmp %[lo], #2\n\t"
-      "beq 2f\n\t"
-      "blt 1f\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
-      UTVM_DW_NEXT_ROW UTVM_DW_SKIP_W
-      "2:\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
-      UTVM_DW_NEXT_ROW UTVM_DW_SKIP_W
-      "1:\n\t"
-      UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
-      UTVM_DW_SKIP_W
-      : [c0] "+r"(r0), [c1] "+r"(r1), [c2] "+r"(r2), [c3] "+r"(r3), [x] "+r"(x), [wr] "+r"(wr), [a] "=&r"(a),
-        [lo] "=&r"(lo), [w0] "=&r"(w0), [w1] "=&r"(w1)
-      : [off] "r"(off2), [ch] "r"(ch), [rs] "m"(row_step), [rows] "m"(rows)
-      : "cc", "memory");
+  if (cols == 3) {
+    __asm__ volatile(
+        "ldr %[lo], %[rows]\n\t"
+        "cmp %[lo], #2\n\t"
+        "beq 2f\n\t"
+        "blt 1f\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
+        UTVM_DW_NEXT_ROW
+        "2:\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
+        UTVM_DW_NEXT_ROW
+        "1:\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]") UTVM_DW_TAP_ASM(", %[ch], lsl #1")
+        UTVM_DW_ROWS_OPERANDS);
+  } else {
+    __asm__ volatile(
+        "ldr %[lo], %[rows]\n\t"
+        "cmp %[lo], #2\n\t"
+        "beq 2f\n\t"
+        "blt 1f\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
+        UTVM_DW_NEXT_ROW UTVM_DW_SKIP_W
+        "2:\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
+        UTVM_DW_NEXT_ROW UTVM_DW_SKIP_W
+        "1:\n\t"
+        UTVM_DW_TAP_ASM("") UTVM_DW_TAP_ASM(", %[ch]")
+        UTVM_DW_SKIP_W
+        UTVM_DW_ROWS_OPERANDS);
+  }
   *c0 = r0;
   *c1 = r1;
   *c2 = r2;
@@ -125,8 +97,10 @@ UTVM_DSP_INLINE void utvm_dsp_dw_rows2(const int8_t *x, const int32_t **w, int32
   int32_t acc0 = *c0, acc1 = *c1, acc2 = *c2, acc3 = *c3;
   const int32_t *wr = *w;
   for (; rows > 0; --rows) {
-    UTVM_DW_TAP(x, wr[0], wr[1]);
-    UTVM_DW_TAP(x + ch, wr[2], wr[3]);
+    int32_t k;
+    for (k = 0; k < cols; ++k) {
+      UTVM_DW_TAP(x + k * ch, wr[2 * k], wr[2 * k + 1]);
+    }
     x += row_bytes;
     wr += 6;
   }
@@ -202,11 +176,7 @@ UTVM_DSP_INLINE void utvm_dsp_dw_body(const utvm_dsp_depthwise_conv_params *p, c
             int32_t acc2 = bias[2];
             int32_t acc3 = bias[3];
             const int32_t *wg = w;
-            if (cols == 3) {
-              utvm_dsp_dw_rows3(x0, &wg, rows, ch, row_bytes, off2, &acc0, &acc1, &acc2, &acc3);
-            } else {
-              utvm_dsp_dw_rows2(x0, &wg, rows, ch, row_bytes, off2, &acc0, &acc1, &acc2, &acc3);
-            }
+            utvm_dsp_dw_rows(x0, &wg, rows, cols, ch, row_bytes, off2, &acc0, &acc1, &acc2, &acc3);
             utvm_dsp_dw_out4(q, acc0, acc1, acc2, acc3, act_min, act_max, full_range, out);
             out += 4;
             x0 += 4;
