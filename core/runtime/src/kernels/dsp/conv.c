@@ -69,8 +69,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
   utvm_dsp_2x2_loop_init(&st.loop, segments, seg_slices, row_bytes - 4 * seg_slices);
   st.loop.end = xa + 4 * seg_slices;
 #if UTVM_DSP_ASM
-  if (full_range && segments == 1 && oa != oa_end) {
-    /* Every channel pair of one-segment windows in assembly: the 2 x 2 block, then its four outputs. */
+  if (full_range && oa != oa_end) {
     const int32_t *wp = w;
     int32_t r00, r01, r10, r11;
     const int8_t *pa, *pb;
@@ -81,79 +80,69 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
     st.ob = ob;
     st.oa_end = oa_end;
     st.rec = rec;
-    __asm__ volatile(
-        "6:\n\t"
-        UTVM_CONV_PAIR_START
-        "ldr %[t], %[odd]\n\t"
-        "cmp %[t], #0\n\t"
-        "beq 2f\n\t"
-        UTVM_DSP_2X2_SLICE
-        "ldr %[a], %[end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "beq 3f\n\t"
-        "2:\n\t"
-        UTVM_DSP_2X2_SLICE
-        UTVM_DSP_2X2_SLICE
-        "ldr %[a], %[end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "bne 2b\n\t"
-        "3:\n\t"
-        "ldr %[t], %[rec]\n\t"
-        "ldr %[pa], %[oa]\n\t"
-        "ldr %[pb], %[ob]\n\t"
-        UTVM_CONV_PAIR_OUTPUTS
-        "add %[pb], %[pb], #2\n\t"
-        "str %[pb], %[ob]\n\t"
-        "add %[pa], %[pa], #2\n\t"
-        "str %[pa], %[oa]\n\t"
-        "ldr %[a], %[oa_end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "bne 6b\n\t"
-        : [r00] "=&r"(r00), [r01] "=&r"(r01), [r10] "=&r"(r10), [r11] "=&r"(r11), [pa] "=&r"(pa),
-          [pb] "=&r"(pb), [wp] "+r"(wp), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v),
-          [x] "=&r"(x), [rec] "+m"(st.rec), [oa] "+m"(st.oa), [ob] "+m"(st.ob)
-        : [xa] "m"(st.xa), [xb] "m"(st.xb), [end] "m"(st.loop.end), [odd] "m"(st.loop.odd),
-          [oa_end] "m"(st.oa_end)
-        : "cc", "memory");
-    w = wp;
-    rec = st.rec;
-    oa = st.oa;
-    ob = st.ob;
-  } else if (full_range && oa != oa_end) {
-    /* The same for windows of several segments (rows of the filter): a segment loop around the slices. The
-       output b is found from a (ob - oa), to stay within 30 operands. */
-    const int32_t *wp = w;
-    const int32_t ob_delta = (int32_t)(ob - oa);
-    int32_t r00, r01, r10, r11;
-    const int8_t *pa, *pb;
-    int32_t a, b, t, u, v, x;
-    st.xa = xa;
-    st.xb = xb;
-    st.oa = oa;
-    st.oa_end = oa_end;
-    st.rec = rec;
-    __asm__ volatile(
-        "6:\n\t"
-        UTVM_CONV_PAIR_START
-        "ldr %[t], %[segs]\n\t"
-        "str %[t], %[left]\n\t"
-        UTVM_DSP_2X2_SEGMENTS
-        "ldr %[t], %[rec]\n\t"
-        "ldr %[pa], %[oa]\n\t"
-        "ldr %[pb], %[obd]\n\t"
-        "add %[pb], %[pa], %[pb]\n\t"
-        UTVM_CONV_PAIR_OUTPUTS
-        "add %[pa], %[pa], #2\n\t"
-        "str %[pa], %[oa]\n\t"
-        "ldr %[a], %[oa_end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "bne 6b\n\t"
-        : [r00] "=&r"(r00), [r01] "=&r"(r01), [r10] "=&r"(r10), [r11] "=&r"(r11), [pa] "=&r"(pa),
-          [pb] "=&r"(pb), [wp] "+r"(wp), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v),
-          [x] "=&r"(x), [rec] "+m"(st.rec), [oa] "+m"(st.oa), [end] "+m"(st.loop.end), [left] "+m"(st.loop.left)
-        : [xa] "m"(st.xa), [xb] "m"(st.xb), [segs] "m"(st.loop.segments), [bytes] "m"(st.loop.bytes),
-          [odd] "m"(st.loop.odd), [gap] "m"(st.loop.gap), [oa_end] "m"(st.oa_end), [obd] "m"(ob_delta)
-        : "cc", "memory");
+    if (segments == 1) {
+      /* Every channel pair of one-segment windows in assembly: the 2 x 2 block, then its four outputs. */
+      __asm__ volatile(
+          "6:\n\t"
+          UTVM_CONV_PAIR_START
+          "ldr %[t], %[odd]\n\t"
+          "cmp %[t], #0\n\t"
+          "beq 2f\n\t"
+          UTVM_DSP_2X2_SLICE
+          "ldr %[a], %[end]\n\t"
+          "cmp %[pa], %[a]\n\t"
+          "beq 3f\n\t"
+          "2:\n\t"
+          UTVM_DSP_2X2_SLICE
+          UTVM_DSP_2X2_SLICE
+          "ldr %[a], %[end]\n\t"
+          "cmp %[pa], %[a]\n\t"
+          "bne 2b\n\t"
+          "3:\n\t"
+          "ldr %[t], %[rec]\n\t"
+          "ldr %[pa], %[oa]\n\t"
+          "ldr %[pb], %[ob]\n\t"
+          UTVM_CONV_PAIR_OUTPUTS
+          "add %[pb], %[pb], #2\n\t"
+          "str %[pb], %[ob]\n\t"
+          "add %[pa], %[pa], #2\n\t"
+          "str %[pa], %[oa]\n\t"
+          "ldr %[a], %[oa_end]\n\t"
+          "cmp %[pa], %[a]\n\t"
+          "bne 6b\n\t"
+          : [r00] "=&r"(r00), [r01] "=&r"(r01), [r10] "=&r"(r10), [r11] "=&r"(r11), [pa] "=&r"(pa),
+            [pb] "=&r"(pb), [wp] "+r"(wp), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v),
+            [x] "=&r"(x), [rec] "+m"(st.rec), [oa] "+m"(st.oa), [ob] "+m"(st.ob)
+          : [xa] "m"(st.xa), [xb] "m"(st.xb), [end] "m"(st.loop.end), [odd] "m"(st.loop.odd),
+            [oa_end] "m"(st.oa_end)
+          : "cc", "memory");
+    } else {
+      /* The same for windows of several segments (rows of the filter): a segment loop around the slices. The
+         output b is found from a (ob - oa), to stay within 30 operands. */
+      const int32_t ob_delta = (int32_t)(ob - oa);
+      __asm__ volatile(
+          "6:\n\t"
+          UTVM_CONV_PAIR_START
+          "ldr %[t], %[segs]\n\t"
+          "str %[t], %[left]\n\t"
+          UTVM_DSP_2X2_SEGMENTS
+          "ldr %[t], %[rec]\n\t"
+          "ldr %[pa], %[oa]\n\t"
+          "ldr %[pb], %[obd]\n\t"
+          "add %[pb], %[pa], %[pb]\n\t"
+          UTVM_CONV_PAIR_OUTPUTS
+          "add %[pa], %[pa], #2\n\t"
+          "str %[pa], %[oa]\n\t"
+          "ldr %[a], %[oa_end]\n\t"
+          "cmp %[pa], %[a]\n\t"
+          "bne 6b\n\t"
+          : [r00] "=&r"(r00), [r01] "=&r"(r01), [r10] "=&r"(r10), [r11] "=&r"(r11), [pa] "=&r"(pa),
+            [pb] "=&r"(pb), [wp] "+r"(wp), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v),
+            [x] "=&r"(x), [rec] "+m"(st.rec), [oa] "+m"(st.oa), [end] "+m"(st.loop.end), [left] "+m"(st.loop.left)
+          : [xa] "m"(st.xa), [xb] "m"(st.xb), [segs] "m"(st.loop.segments), [bytes] "m"(st.loop.bytes),
+            [odd] "m"(st.loop.odd), [gap] "m"(st.loop.gap), [oa_end] "m"(st.oa_end), [obd] "m"(ob_delta)
+          : "cc", "memory");
+    }
     w = wp;
     rec = st.rec;
     ob += st.oa - oa;
