@@ -85,20 +85,7 @@ UTVM_DSP_INLINE void utvm_dsp_conv_pair_body(const utvm_dsp_conv_params *p, cons
       __asm__ volatile(
           "6:\n\t"
           UTVM_CONV_PAIR_START
-          "ldr %[t], %[odd]\n\t"
-          "cmp %[t], #0\n\t"
-          "beq 2f\n\t"
-          UTVM_DSP_2X2_SLICE
-          "ldr %[a], %[end]\n\t"
-          "cmp %[pa], %[a]\n\t"
-          "beq 3f\n\t"
-          "2:\n\t"
-          UTVM_DSP_2X2_SLICE
-          UTVM_DSP_2X2_SLICE
-          "ldr %[a], %[end]\n\t"
-          "cmp %[pa], %[a]\n\t"
-          "bne 2b\n\t"
-          "3:\n\t"
+          UTVM_DSP_2X2_ONE_SEGMENT
           "ldr %[t], %[rec]\n\t"
           "ldr %[pa], %[oa]\n\t"
           "ldr %[pb], %[ob]\n\t"

@@ -221,6 +221,24 @@ UTVM_DSP_INLINE int32_t utvm_dsp_output(int32_t y, int32_t act_min, int32_t act_
   "smlad %[r11], %[v], %[u], %[r11]\n\t"  \
   "smlad %[r11], %[b], %[x], %[r11]\n\t"
 
+/* The slices of a one-segment 2 x 2 block, two at a time (one first when n is odd), pa up to end. Needs
+   the operands of UTVM_DSP_2X2_SLICE and end, odd; labels 2 and 3 are its own. */
+#define UTVM_DSP_2X2_ONE_SEGMENT \
+  "ldr %[t], %[odd]\n\t" \
+  "cmp %[t], #0\n\t" \
+  "beq 2f\n\t" \
+  UTVM_DSP_2X2_SLICE \
+  "ldr %[a], %[end]\n\t" \
+  "cmp %[pa], %[a]\n\t" \
+  "beq 3f\n\t" \
+  "2:\n\t" \
+  UTVM_DSP_2X2_SLICE \
+  UTVM_DSP_2X2_SLICE \
+  "ldr %[a], %[end]\n\t" \
+  "cmp %[pa], %[a]\n\t" \
+  "bne 2b\n\t" \
+  "3:\n\t"
+
 /* Every segment of a 2 x 2 block: slices two at a time (one first when n is odd), then on to the
    next segment until `left` runs out. Needs the operands of UTVM_DSP_2X2_SLICE and bytes, end, odd,
    left, gap; labels 2-5 are its own. */
@@ -297,20 +315,7 @@ UTVM_DSP_INLINE void utvm_dsp_block_2x2(utvm_dsp_2x2_loop *l, const int8_t *xa, 
   int32_t a, b, t, u, v, x;
   if (l->segments == 1) {
     __asm__ volatile(
-        "ldr %[t], %[odd]\n\t"
-        "cmp %[t], #0\n\t"
-        "beq 2f\n\t"
-        UTVM_DSP_2X2_SLICE
-        "ldr %[a], %[end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "beq 3f\n\t"
-        "2:\n\t"
-        UTVM_DSP_2X2_SLICE
-        UTVM_DSP_2X2_SLICE
-        "ldr %[a], %[end]\n\t"
-        "cmp %[pa], %[a]\n\t"
-        "bne 2b\n\t"
-        "3:\n\t"
+        UTVM_DSP_2X2_ONE_SEGMENT
         : [r00] "+r"(r00), [r01] "+r"(r01), [r10] "+r"(r10), [r11] "+r"(r11), [pa] "+r"(pa), [pb] "+r"(pb),
           [wp] "+r"(wp), [a] "=&r"(a), [b] "=&r"(b), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v), [x] "=&r"(x)
         : [end] "m"(l->end), [odd] "m"(l->odd)
