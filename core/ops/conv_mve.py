@@ -29,7 +29,7 @@ import numpy as np
 from ..ir import Graph, Operator
 from .base import ConstArray, KernelCall, variant
 from .conv import window_inplace
-from .overlap import band_lag, pair_lag
+from .overlap import band_lag, channel_plane_lag, pair_lag
 
 HEADER_DIR = "utvm/kernels/mve"
 SOURCE_DIR = "kernels/mve"
@@ -258,16 +258,11 @@ def _depthwise_lag(p: dict, band_rows: int) -> int | None:
     """How far below its input the kernel's output may start (core/ops/overlap.py).
 
     The kernel works channel by channel inside a band, copying the channel's
-    input rows into its plane before writing that channel's outputs. With one
-    band and one output channel per input channel, a channel's outputs land
-    on input bytes of the same channel only (same channel count, same
-    interleave), all copied already: the output may start where the input
-    does. Across bands a band's outputs cover input rows the next band reads:
-    bands as units.
+    input rows into its plane before writing that channel's outputs: channel
+    planes (with one output channel per input channel), else bands as units.
     """
-    if p["batches"] == 1 and band_rows >= p["output_h"] and p["depth_multiplier"] == 1:
-        return 0
-    return band_lag(p, band_rows)
+    lag = channel_plane_lag(p, band_rows)
+    return band_lag(p, band_rows) if lag is None else lag
 
 
 def _depthwise_layout(

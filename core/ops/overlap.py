@@ -22,6 +22,7 @@ Batches other than 1 are not handled (None).
 
 from __future__ import annotations
 
+from math import gcd
 from typing import Mapping
 
 import numpy as np
@@ -98,3 +99,35 @@ def units_lag(p: Mapping[str, int], groups: list[list[int]]) -> int | None:
     if p["batches"] != 1:
         return None
     return _units(p, [np.asarray(g, dtype=np.int64) for g in groups])
+
+
+def channel_plane_lag(p: Mapping[str, int], rows: int) -> int | None:
+    """Bands of ``rows`` output rows, each one channel at a time, for one output channel per input channel.
+
+    Inside a band a channel's input rows are all read before that channel's
+    outputs are written (a depthwise kernel copying the channel's plane). A
+    lag that is a multiple of the channel count puts every output byte on an
+    input byte of its own channel, so what matters is only that no later band
+    reads it: the least such lag (also a multiple of the alignment). None for
+    other channel counts or batches.
+    """
+    if p["batches"] != 1 or p["output_c"] != p["input_c"]:
+        return None
+    c, w_in, h_in, w_out, h_out = p["input_c"], p["input_w"], p["input_h"], p["output_w"], p["output_h"]
+    window_h = (p["filter_h"] - 1) * p["dilation_h"] + 1
+    last_band = np.full(h_in, -1)  # the last band reading each input row
+    for band, y0 in enumerate(range(0, h_out, rows)):
+        y1 = min(y0 + rows, h_out) - 1
+        lo = max(y0 * p["stride_h"] - p["pad_h"], 0)
+        hi = min(y1 * p["stride_h"] - p["pad_h"] + window_h - 1, h_in - 1)
+        if lo <= hi:
+            last_band[lo : hi + 1] = band
+    pixels = np.arange(h_out * w_out)
+    out_band = pixels // w_out // rows
+    step = LAG_ALIGNMENT // gcd(c, LAG_ALIGNMENT)  # pixels, so that the lag is a multiple of both
+    for k in range(0, pixels.size + step, step):
+        under = pixels - k  # the input pixel each output pixel lands on
+        inside = under >= 0
+        if np.all(last_band[under[inside] // w_in] <= out_band[inside]):
+            return k * c
+    return None

@@ -11,6 +11,7 @@ emulated Cortex-M4 (DSP kernels) and Cortex-M55 (MVE kernels).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +21,7 @@ import utvm
 import utvm.host
 from utvm.ops.base import lower
 from utvm.ops.dsp import conv_units
-from utvm.ops.overlap import LAG_ALIGNMENT, band_lag, pair_lag, pixel_lag, units_lag
+from utvm.ops.overlap import LAG_ALIGNMENT, band_lag, channel_plane_lag, pair_lag, pixel_lag, units_lag
 from utvm.frontend.tflite_reader import read_tflite
 
 from . import test_conv
@@ -45,6 +46,7 @@ CASES = [
     D,
     replace(D, stride=(2, 2), h=8, w=8),
     replace(D, kh=5, kw=5, h=9, w=9),
+    replace(D, h=40, w=40),  # MVE: bands of rows (the plane of all 40 rows would not fit)
     replace(D, cin=4, dm=2),  # the reference kernel
 ]
 
@@ -124,20 +126,44 @@ def test_lag_is_the_least_that_works(case: test_conv.Case, order: str) -> None:
 PLANE_CASES = [c for c in CASES if c.kind == D.kind and c.dm == 1 and c.kh * c.kw <= 16]  # one gather: 16 taps
 
 
-@pytest.mark.parametrize("case", PLANE_CASES, ids=lambda c: c.id())
-def test_channel_planes_need_no_lag(case: test_conv.Case) -> None:
-    """The MVE depthwise kernel in one band: channel by channel, the channel's input copied, then its outputs
-    written. Output channel c lands on input bytes of channel c only, so lag 0 works."""
-    p = _params(case)
-    c_count = p["input_c"]
+def _planes_survive(p: dict, rows: int, lag: int) -> bool:
+    """Bands of ``rows`` output rows, one channel at a time: the band's input rows of the channel (the
+    span its windows cover, inside the image) read, then the band's outputs of the channel written."""
+    c_count, w_in, w_out = p["input_c"], p["input_w"], p["output_w"]
+    window_h = (p["filter_h"] - 1) * p["dilation_h"] + 1
     clobbered: set[int] = set()
-    for c in range(c_count):
-        reads = {b for pixel in range(p["output_h"] * p["output_w"]) for b in _window_bytes(p, pixel)}
-        assert not {b for b in reads if b % c_count == c} & clobbered
-        clobbered.update(pixel * c_count + c for pixel in range(p["output_h"] * p["output_w"]))
+    for y0 in range(0, p["output_h"], rows):
+        y1 = min(y0 + rows, p["output_h"])
+        first = max(y0 * p["stride_h"] - p["pad_h"], 0)
+        last = min((y1 - 1) * p["stride_h"] - p["pad_h"] + window_h, p["input_h"])
+        for c in range(c_count):
+            reads = {(y * w_in + x) * c_count + c for y in range(first, last) for x in range(w_in)}
+            if reads & clobbered:
+                return False
+            clobbered.update((y * w_out + x) * c_count + c - lag for y in range(y0, y1) for x in range(w_out))
+    return True
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 100])
+@pytest.mark.parametrize("case", PLANE_CASES, ids=lambda c: c.id())
+def test_channel_plane_lag_is_the_least_that_works(case: test_conv.Case, rows: int) -> None:
+    """The MVE depthwise kernel's order (bands, channel planes): the lag works, the next smaller lag
+    that keeps channels and alignment does not."""
+    p = _params(case)
+    lag = channel_plane_lag(p, rows)
+    step = math.lcm(p["input_c"], LAG_ALIGNMENT)
+    assert lag % step == 0
+    assert _planes_survive(p, rows, lag)
+    assert lag == 0 or not _planes_survive(p, rows, lag - step)
+    if rows >= p["output_h"]:
+        assert lag == 0  # one band: every channel's outputs land on its own, already copied input
+
+
+@pytest.mark.parametrize("case", PLANE_CASES, ids=lambda c: c.id())
+def test_mve_depthwise_declares_its_channel_plane_lag(case: test_conv.Case) -> None:
     graph = read_tflite(test_conv.build(case)[0])
     call = lower(graph.operators[0], graph, ("mve",))
-    assert call.params["band_rows"] >= p["output_h"] and call.inplace.lag == 0
+    assert call.inplace.lag == channel_plane_lag(_params(case), call.params["band_rows"])
 
 
 def test_lag_of_a_same_size_window_is_two_pixels_and_a_row() -> None:
