@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 import utvm
+import utvm.host
 from utvm.frontend.model_builder import ModelBuilder
+from utvm.reference import tflm_run
 
-from .support import check, compile_error, requires_tflm
+from .support import assert_same, check, compile_error, requires_tflm
 
 pytestmark = requires_tflm
 
@@ -90,8 +92,8 @@ def test_reshape_between_two_ops_is_an_alias() -> None:
     check(model, [((1, 3, 4, 2), "int8")])
 
 
-def test_squeeze_of_model_input_and_reshape_into_model_output() -> None:
-    """SQUEEZE reads the caller's input buffer; RESHAPE's output is the caller's output buffer."""
+def _io_alias_model() -> bytes:
+    """SQUEEZE of the model input, TRANSPOSE, RESHAPE into the model output."""
     mb = ModelBuilder("io_alias")
     x = mb.input("x", (1, 5, 1, 3), "int8", **Q)
     a = mb.tensor("a", (5, 3), "int8", **Q)
@@ -102,12 +104,10 @@ def test_squeeze_of_model_input_and_reshape_into_model_output() -> None:
     mb.op("TRANSPOSE", [a, perm], [b])
     mb.op("RESHAPE", [b], [y], new_shape=[1, 15])
     mb.output(y)
-    model = mb.build()
-    assert kernels(model) == ["alias", "utvm_transpose", "alias"]
-    check(model, [((1, 5, 1, 3), "int8")])
+    return mb.build()
 
 
-def test_reshape_output_and_intermediate_both_model_outputs() -> None:
+def _two_outputs_model() -> bytes:
     """A reshaped tensor that is a model output while the unreshaped one is another output."""
     mb = ModelBuilder("two_outputs")
     x = mb.input("x", (2, 3), "int8", **Q)
@@ -118,7 +118,47 @@ def test_reshape_output_and_intermediate_both_model_outputs() -> None:
     mb.op("RESHAPE", [a], [y], new_shape=[12])
     mb.output(a)
     mb.output(y)
-    check(mb.build(), [((2, 3), "int8")])
+    return mb.build()
+
+
+def _input_to_output_model() -> bytes:
+    """The model input reshaped straight into the model output: no kernel at all."""
+    mb = ModelBuilder("passthrough")
+    x = mb.input("x", (1, 4, 4, 2), "int8", **Q)
+    y = mb.tensor("y", (1, 32), "int8", **Q)
+    mb.op("RESHAPE", [x], [y], new_shape=[1, 32])
+    mb.output(y)
+    return mb.build()
+
+
+def test_squeeze_of_model_input_and_reshape_into_model_output() -> None:
+    """SQUEEZE reads the caller's input buffer; RESHAPE's output is the caller's output buffer."""
+    model = _io_alias_model()
+    assert kernels(model) == ["alias", "utvm_transpose", "alias"]
+    check(model, [((1, 5, 1, 3), "int8")])
+
+
+def test_reshape_output_and_intermediate_both_model_outputs() -> None:
+    check(_two_outputs_model(), [((2, 3), "int8")])
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [(_io_alias_model, (1, 5, 1, 3)), (_two_outputs_model, (2, 3)), (_input_to_output_model, (1, 4, 4, 2))],
+    ids=["io-alias", "two-outputs", "input-to-output"],
+)
+def test_aliases_with_io_in_the_arena(make, shape) -> None:
+    """With the I/O in the arena an input, its aliases and the outputs share arena places, copied in and
+    out of the caller's buffers."""
+    model = make()
+    compiled = utvm.compile(model, io_in_arena=True)
+    assert all("arena_offset" in e for e in compiled.metadata["inputs"] + compiled.metadata["outputs"])
+    x = np.random.default_rng(1).integers(-128, 128, size=shape).astype(np.int8)
+    got = utvm.host.run(compiled, [x])
+    want = tflm_run(model, [x])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert_same(g, w)
 
 
 def test_reshape_refuses_changed_element_count() -> None:
