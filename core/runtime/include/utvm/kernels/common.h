@@ -31,8 +31,10 @@ static inline int32_t utvm_srdhm(int32_t a, int32_t b) {
   }
   ab = (int64_t)a * (int64_t)b;
   nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  /* C99 division truncates toward zero, as the reference does. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  ab += nudge;
+  /* The reference divides by 2^31, truncating toward zero: an arithmetic shift, negatives biased first
+     (no 64-bit division where the compiler would call one, as avr-gcc does). */
+  return (int32_t)((ab < 0 ? ab + (((int64_t)1 << 31) - 1) : ab) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero; 0 <= exponent <= 31. */
