@@ -19,19 +19,26 @@ reference; what the compiler proves or prepares:
   two permutations cancel and the bytes stay in their natural order inside a
   word; the words of several output channels are interleaved so that one
   pointer walks them all. Depthwise weights (few) are stored as int16 pairs
-  (c0, c2), (c1, c3): SMLABB/SMLATT take them as they are.
+  (c0, c2), (c1, c3): SMLABB/SMLATT take them as they are. With one input
+  channel (a depth multiplier making all the output channels, as in the
+  first layer of micro_speech and person_detect) a window row is consecutive
+  bytes: SXTAB16 makes tap pairs of them, and the weights are int16 tap
+  pairs of each channel for SMLAD.
 * The input offset folded into the bias where the kernel multiplies the raw
   input: bias + input_offset * sum(weights), exact in wrapping int32
   (windows inside the input; on the border the kernels add the offset to
   each input with SXTAB16, at no cost, and skip the padded taps).
 * ADD/SUB: each input's rescaling (offset, shift by 20, multiply, round) is a
   256-entry table, computed here with the reference arithmetic.
+* Channel counts that are not a multiple of 4 (depthwise, MAX_POOL): the last
+  group of 4 is the last 4 channels, recomputing to the same values those it
+  shares with the group before, so every word read stays inside its pixel.
 
 Where a variant returns None the reference kernel runs: grouped or dilated
-convolutions, depth multipliers other than 1, depthwise channels not a
-multiple of 4, fully connected weights with a zero point, broadcasting
-ADD/SUB, an effective output scale of 1 or more (no right shift), and any
-layer whose requantization cannot be proven exact.
+convolutions, fully connected weights with a zero point, broadcasting
+ADD/SUB, MAX_POOL with fewer than 4 channels, an effective output scale of 1
+or more (no right shift), and any layer whose requantization cannot be
+proven exact.
 """
 
 from __future__ import annotations
@@ -323,20 +330,67 @@ def _window_overhangs(p: dict) -> bool:
 
 # --------------------------------------------------------------------------- DEPTHWISE_CONV_2D
 
+#: Largest window copy (filter_h * 4 * ceil(filter_w / 4) bytes) the one-input-channel depthwise kernel keeps
+#: on its stack; larger filters take the kernel for any depth multiplier.
+DW_C1_MAX_WINDOW = 512
+
 
 def depthwise_weights_layout(w: np.ndarray) -> np.ndarray:
-    """[taps, channels] int8 -> int16 per group of 4 channels, per tap (c0, c2, c1, c3)
-    (utvm/kernels/dsp/depthwise_conv.h)."""
+    """[taps, channels] int8 (channels >= 4) -> int16 per group of 4 channels, per tap (c0, c2, c1, c3), the
+    last group the last 4 channels when channels % 4 != 0 (utvm/kernels/dsp/depthwise_conv.h)."""
     taps, ch = w.shape
-    g = w.astype(np.int16).reshape(taps, ch // 4, 4)[:, :, [0, 2, 1, 3]]
+    cols = depthwise_channel_groups(ch)
+    g = w.astype(np.int16)[:, cols].reshape(taps, -1, 4)[:, :, [0, 2, 1, 3]]
     return g.transpose(1, 0, 2).reshape(-1)
+
+
+def depthwise_channel_groups(ch: int) -> np.ndarray:
+    """The channels of utvm_dsp_depthwise_conv_s8's groups of 4, in order (the last 4 again for a tail)."""
+    cols = list(range(ch - ch % 4))
+    if ch % 4:
+        cols += list(range(ch - 4, ch))
+    return np.asarray(cols, dtype=np.int64)
+
+
+def depthwise_c1_weights_layout(w: np.ndarray, filter_h: int, filter_w: int) -> np.ndarray:
+    """[taps, channels] int8 of a one-input-channel depthwise -> the int16 order of utvm_dsp_depthwise_conv_s8_c1:
+    per group of 4 channels (zeros past the last), per filter row, per quad of 4 taps (zeros past filter_w),
+    per channel, (t0, t2, t1, t3)."""
+    taps, ch = w.shape
+    quads = -(-filter_w // 4)
+    groups = -(-ch // 4)
+    full = np.zeros((filter_h, 4 * quads, 4 * groups), dtype=np.int16)
+    full[:, :filter_w, :ch] = w.reshape(filter_h, filter_w, ch)
+    # [row, quad, tap in quad, group, channel] -> [group, row, quad, channel, tap in quad as t0 t2 t1 t3]
+    g = full.reshape(filter_h, quads, 4, groups, 4)[:, :, [0, 2, 1, 3]]
+    return g.transpose(3, 0, 1, 4, 2).reshape(-1)
+
+
+def depthwise_mult_group(dm: int) -> int:
+    """Output channels per group of utvm_dsp_depthwise_conv_s8_mult: 4, or 2 for depth multipliers 1 and 2."""
+    return 4 if dm > 2 else 2
+
+
+def depthwise_mult_order(in_c: int, dm: int) -> np.ndarray:
+    """The output channel of each lane of utvm_dsp_depthwise_conv_s8_mult's groups, in order; -1 for padding."""
+    group = depthwise_mult_group(dm)
+    per_ic = -(-dm // group) * group
+    lanes = np.arange(per_ic)
+    return np.concatenate([np.where(lanes < dm, ic * dm + lanes, -1) for ic in range(in_c)])
+
+
+def _lanes(values: np.ndarray, order: np.ndarray, pad) -> np.ndarray:
+    """values[order] along the first axis, ``pad`` where order is -1."""
+    out = np.asarray(values)[np.maximum(order, 0)].copy()
+    out[order < 0] = pad
+    return out
 
 
 @variant("DEPTHWISE_CONV_2D", "dsp", "depthwise_conv_s8_dsp")
 def depthwise_conv_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCall | None:
     p = call.params
-    ch = p["output_c"]
-    if p["depth_multiplier"] != 1 or ch % 4 != 0 or p["dilation_h"] != 1 or p["dilation_w"] != 1:
+    ch, in_c, dm = p["output_c"], p["input_c"], p["depth_multiplier"]
+    if p["dilation_h"] != 1 or p["dilation_w"] != 1:
         return None
     w = _const(graph, call.inputs[1])
     if w is None or (call.inputs[2] >= 0 and _const(graph, call.inputs[2]) is None):
@@ -348,25 +402,53 @@ def depthwise_conv_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCa
     quant = _requant_inputs(p, w2d.T, bias, skippable=True)
     if quant is None:
         return None
+    triples = quant.triples.astype(np.int64)
+    w8 = w2d.astype(np.int8)
+    span = 4 * -(-p["filter_w"] // 4)
+    group = 4
+    if in_c == 1 and p["filter_h"] * span <= DW_C1_MAX_WINDOW:
+        kind = "_c1"
+        weights = depthwise_c1_weights_layout(w8, p["filter_h"], p["filter_w"])
+        order = np.arange(-(-ch // 4) * 4)
+        order[order >= ch] = -1
+    elif dm == 1 and ch >= 4:
+        kind = "" if ch % 4 == 0 else "_tail"
+        weights = depthwise_weights_layout(w8)
+        order = depthwise_channel_groups(ch)
+    else:
+        kind = "_mult"
+        group = depthwise_mult_group(dm)
+        order = depthwise_mult_order(in_c, dm)
+        weights = _lanes(w8.T, order, 0).astype(np.int16).T.reshape(taps, -1, group)  # [taps, groups, lanes]
+        weights = weights.transpose(1, 0, 2).reshape(-1)
     params: dict[str, object] = dict(
         batches=p["batches"], input_h=p["input_h"], input_w=p["input_w"], channels=ch,
         filter_h=p["filter_h"], filter_w=p["filter_w"], output_h=p["output_h"], output_w=p["output_w"],
         stride_h=p["stride_h"], stride_w=p["stride_w"], pad_h=p["pad_h"], pad_w=p["pad_w"],
         input_offset=p["input_offset"],
         act_min=p["act_min"], act_max=p["act_max"],
-        weights=ConstArray("int16_t", depthwise_weights_layout(w2d.astype(np.int8))),
-        bias=ConstArray("int32_t", _wrap32(bias)),
-        quant=ConstArray("int32_t", quant.triples.reshape(-1).copy()),
+        weights=ConstArray("int16_t", np.asarray(weights, dtype=np.int16)),
     )
+    lane_bias = _wrap32(_lanes(bias, order, 0)).astype(np.int64)
+    lane_quant = _lanes(triples, order, (0, 1, 1))
+    if kind in ("", "_tail"):
+        params_type = "utvm_dsp_depthwise_conv_params"
+        params["bias"] = ConstArray("int32_t", lane_bias.astype(np.int32))
+        params["quant"] = ConstArray("int32_t", lane_quant.astype(np.int32).reshape(-1))
+    else:  # per group {its biases, their triples}
+        params_type = "utvm_dsp_depthwise_mult_params"
+        params.update(input_c=in_c, depth_multiplier=dm, group=group)
+        records = np.concatenate([lane_bias.reshape(-1, group), lane_quant.reshape(-1, 3 * group)], axis=1)
+        params["records"] = ConstArray("int32_t", records.reshape(-1).astype(np.int32))
     return KernelCall(
-        function="utvm_dsp_depthwise_conv_s8" + _act_suffix(p),
+        function="utvm_dsp_depthwise_conv_s8" + kind + _act_suffix(p),
         inputs=[call.inputs[0]],
         outputs=list(call.outputs),
         header="utvm/kernels/dsp/depthwise_conv.h",
         sources=["kernels/dsp/depthwise_conv.c"],
-        params_type="utvm_dsp_depthwise_conv_params",
+        params_type=params_type,
         params=params,
-        inplace=window_inplace(pixel_lag(p)),
+        inplace=window_inplace(pixel_lag(p)),  # all three walk the output pixel by pixel
     )
 
 
@@ -424,12 +506,31 @@ def avg_pool_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCall | N
     p = call.params
     if call.function != "utvm_avg_pool_s8" or p["depth"] % 4 or p["filter_height"] * p["filter_width"] > 255:
         return None
+    return _pool_call(call, "utvm_dsp_avg_pool_s8")
+
+
+def _pool_call(call: KernelCall, function: str) -> KernelCall:
+    """The reference pooling call with ``function`` (kernels/dsp/pooling.c) instead: same parameters."""
     return KernelCall(
-        function="utvm_dsp_avg_pool_s8",
+        function=function,
         inputs=list(call.inputs),
         outputs=list(call.outputs),
         header="utvm/kernels/dsp/pooling.h",
         sources=["kernels/dsp/pooling.c"],
         params_type=call.params_type,
-        params=dict(p),
+        params=dict(call.params),
+        inplace=call.inplace,
     )
+
+
+# --------------------------------------------------------------------------- MAX_POOL_2D
+
+
+@variant("MAX_POOL_2D", "dsp", "max_pool_s8_dsp")
+def max_pool_dsp(op: Operator, graph: Graph, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    if call.function != "utvm_max_pool_s8" or p["depth"] < 4:
+        return None
+    full = p["activation_min"] == -128 and p["activation_max"] == 127
+    return _pool_call(call, "utvm_dsp_max_pool_s8" + ("_full" if full else ""))
+

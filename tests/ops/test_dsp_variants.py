@@ -42,6 +42,7 @@ D = test_conv.Case(kind="DEPTHWISE_CONV_2D", cin=8, in_zp=-128, out_zp=-128)
 F = test_fully_connected.Case(in_zp=-128)
 A = test_elementwise.Case()
 P = test_pooling.Case(shape=(1, 8, 8, 4))
+M = test_pooling.Case(opcode="MAX_POOL_2D", shape=(1, 8, 8, 8), zero_point=-128)
 
 # Every case here takes a DSP kernel (checked); the paths each exercises are named.
 CONV_CASES = [
@@ -83,6 +84,24 @@ DW_CASES = [
     replace(D, h=5, w=5, cin=8, bias=False, in_zp=9),
     replace(D, h=5, w=5, cin=8, scale="tiny"),
     replace(D, h=5, w=5, cin=16, scale="wide"),
+    # channels % 4 != 0 (_tail): a last group of the last 4 channels
+    replace(D, h=7, w=7, cin=6),  # 3 x 3
+    replace(D, h=6, w=5, cin=7, stride=(2, 2), act="RELU", in_zp=4),
+    replace(D, h=7, w=5, cin=5, kh=5, kw=5, act="RELU6"),  # generic path
+    # one input channel, a depth multiplier (_c1): SMLAD on tap pairs
+    replace(D, h=49, w=40, cin=1, dm=8, kh=10, kw=8, stride=(2, 2)),  # micro_speech: 2 quads, border copies
+    replace(D, h=15, w=15, cin=1, dm=8, stride=(2, 2), padding="VALID", in_zp=1),  # person_detect: 3 rows of 1 quad
+    replace(D, h=9, w=7, cin=1, dm=8, in_zp=7),  # SAME: rows cut, columns cut, last row's over-read copied
+    replace(D, h=9, w=11, cin=1, dm=6, kh=5, kw=9, stride=(1, 2), act="RELU6"),  # 3 quads, a padded group, clamped
+    replace(D, h=6, w=3, cin=1, dm=3, kw=2),  # rows narrower than a quad; only a padded group
+    replace(D, h=5, w=2, cin=1, dm=4, kh=4, kw=4, padding="SAME", out_zp=5),  # every quad cut on both sides
+    replace(D, n=2, h=5, w=6, cin=1, dm=5, scale="wide"),
+    replace(D, h=6, w=6, cin=1),  # depth multiplier 1, one channel
+    # any other depth multiplier, 2 or 3 channels (_mult): a byte a tap, groups of 4 or 2 channels
+    replace(D, h=7, w=7, cin=2, dm=2, in_zp=9),
+    replace(D, h=7, w=6, cin=3, dm=5, act="RELU_N1_TO_1"),
+    replace(D, n=2, h=5, w=6, cin=2, dm=3, stride=(2, 2), bias=False),
+    replace(D, h=6, w=6, cin=3, kh=5, kw=2, per_channel=False),  # 3 channels, depth multiplier 1
 ]
 
 FC_CASES = [
@@ -118,6 +137,15 @@ POOL_CASES = [
     replace(P, shape=(1, 16, 16, 4), filter=(15, 17), stride=(1, 1), padding="SAME"),  # 255 elements at most
 ]
 
+MAX_POOL_CASES = [
+    M,  # 2 x 2 windows
+    replace(M, shape=(1, 7, 9, 12), filter=(3, 3), padding="SAME", activation="RELU6", zero_point=-20),
+    replace(M, shape=(2, 5, 5, 6), filter=(2, 2), stride=(1, 1), padding="SAME", activation="RELU6"),  # tail
+    replace(M, shape=(1, 6, 7, 5), filter=(3, 2), stride=(2, 1), activation="RELU_N1_TO_1", zero_point=3),
+    replace(M, shape=(1, 4, 6, 4), filter=(4, 6), stride=(1, 1)),  # the whole image
+    replace(M, shape=(1, 3, 3, 7), filter=(1, 1), stride=(1, 1), zero_point=127),
+]
+
 
 # --------------------------------------------------------------------------- cases as models
 
@@ -147,6 +175,7 @@ FAMILIES = {
     "fully_connected": (FC_CASES, _fc, "utvm_dsp_fully_connected_s8"),
     "add": (ADD_CASES, _add, "utvm_dsp_add_s8"),
     "avg_pool": (POOL_CASES, _pool, "utvm_dsp_avg_pool_s8"),
+    "max_pool": (MAX_POOL_CASES, _pool, "utvm_dsp_max_pool_s8"),
 }
 
 ALL = [(family, case) for family, (cases, _, _) in FAMILIES.items() for case in cases]
@@ -239,6 +268,16 @@ def test_weight_layouts() -> None:
     assert fc[-16:].tolist() == w[6].tolist() + [0, 0]
     dw = dsp.depthwise_weights_layout(np.arange(16, dtype=np.int8).reshape(2, 8))  # 2 taps, 8 channels
     assert dw[:8].tolist() == [0, 2, 1, 3, 8, 10, 9, 11]  # group 0: tap 0 then tap 1, as (c0, c2, c1, c3)
+    tail = dsp.depthwise_weights_layout(np.arange(12, dtype=np.int8).reshape(2, 6))  # 6 channels: 0-3, 2-5
+    assert tail.reshape(2, 2, 4).tolist() == [[[0, 2, 1, 3], [6, 8, 7, 9]], [[2, 4, 3, 5], [8, 10, 9, 11]]]
+    w1 = (np.arange(3 * 5 * 6) - 40).astype(np.int8).reshape(15, 6)  # one input channel: 3 x 5 taps, 6 channels
+    c1 = dsp.depthwise_c1_weights_layout(w1, 3, 5).reshape(2, 3, 2, 4, 4)  # group, row, quad, channel, taps
+    taps = w1.reshape(3, 5, 6)
+    assert c1[0, 1, 0, 2].tolist() == taps[1, [0, 2, 1, 3], 2].tolist()  # row 1, quad 0, channel 2: t0 t2 t1 t3
+    assert c1[1, 2, 1, 1].tolist() == [taps[2, 4, 5], 0, 0, 0]  # the last quad: tap 4 only; channel 5
+    assert not c1[1, :, :, 2:].any()  # channels 6 and 7: padding
+    assert dsp.depthwise_mult_order(2, 3).tolist() == [0, 1, 2, -1, 3, 4, 5, -1]
+    assert dsp.depthwise_mult_order(3, 1).tolist() == [0, -1, 1, -1, 2, -1]  # groups of 2
 
 
 def test_variants_follow_the_target_features() -> None:
@@ -275,21 +314,40 @@ def test_portable_form_matches_tflm(family: str, case, tflm) -> None:
             assert_same(g, w)
 
 
+def test_depthwise_kernels_by_shape() -> None:
+    """Depth multiplier 1: groups of 4 channels (a last group of the last 4 for a tail); one input channel:
+    tap pairs (_c1; the kernel for any depth multiplier when its window copy would be over 512 bytes);
+    the rest: a byte a tap (_mult)."""
+    cases = [
+        (replace(D, cin=8), "utvm_dsp_depthwise_conv_s8_full"),
+        (replace(D, cin=6), "utvm_dsp_depthwise_conv_s8_tail_full"),
+        (replace(D, cin=6, act="RELU6"), "utvm_dsp_depthwise_conv_s8_tail"),
+        (replace(D, cin=1, dm=8), "utvm_dsp_depthwise_conv_s8_c1_full"),
+        (replace(D, cin=1), "utvm_dsp_depthwise_conv_s8_c1_full"),
+        (replace(D, cin=1, dm=2, kh=40, kw=16, h=40, w=16), "utvm_dsp_depthwise_conv_s8_mult_full"),
+        (replace(D, cin=2, dm=2), "utvm_dsp_depthwise_conv_s8_mult_full"),
+        (replace(D, cin=3), "utvm_dsp_depthwise_conv_s8_mult_full"),
+    ]
+    for case, kernel in cases:
+        model, _ = _conv(case)
+        assert utvm.compile(model, target=DSP_TARGET).metadata["operators"][0]["kernel"] == kernel, case.id()
+
+
 def test_models_fall_back_where_no_variant_applies() -> None:
-    """Grouped, dilated, depth multiplier > 1, weights' zero point, broadcast, an effective scale of 1 or
-    more (no right shift to round with): the reference kernels."""
+    """Grouped, dilated, weights' zero point, broadcast, MAX_POOL with fewer than 4 channels, an effective
+    scale of 1 or more (no right shift to round with): the reference kernels."""
     cases = [
         (_conv, replace(C, kh=3, kw=3, h=5, w=5, cin=8, cout=4, scale="big"), "utvm_conv_s8"),
         (_conv, replace(D, h=5, w=5, cin=8, scale="big"), "utvm_depthwise_conv_s8"),
+        (_conv, replace(D, h=5, w=5, cin=1, dm=8, scale="big"), "utvm_depthwise_conv_s8"),
         (_fc, replace(F, x_shape=(1, 16), units=6, scale="big"), "utvm_fully_connected_s8"),
         (_conv, replace(C, cin=4, cout=6, groups=2), "utvm_conv_s8"),
         (_conv, replace(C, cin=8, dilation=(2, 2)), "utvm_conv_s8"),
+        (_conv, replace(D, cin=8, dilation=(2, 2)), "utvm_depthwise_conv_s8"),
         (_conv, replace(C, cin=3, kh=11, kw=11, h=12, w=12), "utvm_conv_s8"),  # column over 256 bytes
-        (_conv, replace(D, cin=2, dm=2), "utvm_depthwise_conv_s8"),
-        (_conv, replace(D, cin=6), "utvm_depthwise_conv_s8"),  # channels % 4 != 0
         (_fc, replace(F, w_zp=3), "utvm_fully_connected_s8"),
         (_add, replace(A, shape2=(1, 1, 1, 8)), "utvm_add_s8"),
-        (_pool, replace(P, opcode="MAX_POOL_2D"), "utvm_max_pool_s8"),
+        (_pool, replace(P, opcode="MAX_POOL_2D", shape=(1, 8, 8, 3)), "utvm_max_pool_s8"),
         (_pool, replace(P, shape=(1, 8, 8, 3)), "utvm_avg_pool_s8"),
     ]
     for make, case, kernel in cases:

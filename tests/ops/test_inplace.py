@@ -47,7 +47,10 @@ CASES = [
     replace(D, stride=(2, 2), h=8, w=8),
     replace(D, kh=5, kw=5, h=9, w=9),
     replace(D, h=40, w=40),  # MVE: bands of rows (the plane of all 40 rows would not fit)
-    replace(D, cin=4, dm=2),  # the reference kernel
+    replace(D, cin=4, dm=2),  # DSP: any depth multiplier, a byte a tap
+    replace(D, cin=6),  # DSP: a last group of the last 4 channels
+    replace(D, cin=1, dm=8, stride=(2, 2), h=9, w=9),  # DSP: one input channel, tap pairs
+    replace(D, cin=1, dm=4, kh=5, kw=8, h=9, w=12),  # DSP: one input channel, 2 quads, border windows copied
 ]
 
 

@@ -4,7 +4,8 @@
  *
  * On a core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7, M33,
  * M35P, M55, M85 with it) every helper is one instruction: SXTB16, SXTAB16
- * (with or without ROR #8), SMLAD, SMLABB, SMLATT, SMMLAR, SSAT; the inner
+ * (with or without ROR #8), SMLAD, SMLABB, SMLATT, SMLABT, SMMLAR, SSAT (and
+ * SSUB8 + SEL for a bytewise max or min); the inner
  * loops are GNU C inline assembly (with the same code in C beside it, which
  * -DUTVM_DSP_NO_ASM selects). Elsewhere (the host, a
  * Cortex-M3) the same helpers are portable C with the instructions' exact
@@ -116,6 +117,22 @@ UTVM_DSP_INLINE int32_t utvm_smlad(int32_t a, int32_t b, int32_t acc) { return _
 UTVM_DSP_INLINE int32_t utvm_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 UTVM_DSP_INLINE int32_t utvm_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 
+/* acc + lo(a) * hi(b) (halfwords), wrapping. */
+UTVM_DSP_INLINE int32_t utvm_smlabt(int32_t a, int32_t b, int32_t acc) { return __smlabt(a, b, acc); }
+
+/* The larger and the smaller of each of the four signed bytes of a and b: SSUB8 sets the GE flags
+   (a >= b per byte), SEL picks by them. The two stay in one asm statement: nothing may come between. */
+UTVM_DSP_INLINE int32_t utvm_dsp_max4(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+UTVM_DSP_INLINE int32_t utvm_dsp_min4(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+
 /* acc + ((a * b + 2^31) >> 32), i.e. (acc * 2^32 + a * b + 2^31) >> 32. */
 UTVM_DSP_INLINE int32_t utvm_smmlar(int32_t a, int32_t b, int32_t acc) {
   int32_t r;
@@ -154,6 +171,27 @@ UTVM_DSP_INLINE int32_t utvm_smlabb(int32_t a, int32_t b, int32_t acc) {
 }
 UTVM_DSP_INLINE int32_t utvm_smlatt(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(utvm_dsp_hi(a) * utvm_dsp_hi(b)));
+}
+UTVM_DSP_INLINE int32_t utvm_smlabt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(utvm_dsp_lo(a) * utvm_dsp_hi(b)));
+}
+UTVM_DSP_INLINE int32_t utvm_dsp_bytes4(int32_t b0, int32_t b1, int32_t b2, int32_t b3) {
+  return (int32_t)((uint32_t)(uint8_t)b0 | ((uint32_t)(uint8_t)b1 << 8) | ((uint32_t)(uint8_t)b2 << 16) |
+                   ((uint32_t)(uint8_t)b3 << 24));
+}
+UTVM_DSP_INLINE int32_t utvm_dsp_max1(int32_t a, int32_t b) { return a > b ? a : b; }
+UTVM_DSP_INLINE int32_t utvm_dsp_min1(int32_t a, int32_t b) { return a < b ? a : b; }
+UTVM_DSP_INLINE int32_t utvm_dsp_max4(int32_t a, int32_t b) {
+  return utvm_dsp_bytes4(utvm_dsp_max1(utvm_dsp_byte(a, 0), utvm_dsp_byte(b, 0)),
+                         utvm_dsp_max1(utvm_dsp_byte(a, 1), utvm_dsp_byte(b, 1)),
+                         utvm_dsp_max1(utvm_dsp_byte(a, 2), utvm_dsp_byte(b, 2)),
+                         utvm_dsp_max1(utvm_dsp_byte(a, 3), utvm_dsp_byte(b, 3)));
+}
+UTVM_DSP_INLINE int32_t utvm_dsp_min4(int32_t a, int32_t b) {
+  return utvm_dsp_bytes4(utvm_dsp_min1(utvm_dsp_byte(a, 0), utvm_dsp_byte(b, 0)),
+                         utvm_dsp_min1(utvm_dsp_byte(a, 1), utvm_dsp_byte(b, 1)),
+                         utvm_dsp_min1(utvm_dsp_byte(a, 2), utvm_dsp_byte(b, 2)),
+                         utvm_dsp_min1(utvm_dsp_byte(a, 3), utvm_dsp_byte(b, 3)));
 }
 UTVM_DSP_INLINE int32_t utvm_smmlar(int32_t a, int32_t b, int32_t acc) {
   /* acc + floor((a * b + 2^31) / 2^32), without relying on >> of a negative value; wraps. */
