@@ -304,7 +304,9 @@ def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--mlf", required=True, help="the Model Library Format .tar (from utvm compile)")
     p.add_argument("--platform", required=True)
     p.add_argument("--board", required=True)
-    p.add_argument("--force", action="store_true", help="replace the contents of a non-empty folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace the contents of a non-empty folder (a project of the same platform and board is "
+                        "regenerated in place: only changed files are written, so the next build is incremental)")
     option_arg(p)
     p.set_defaults(func=cmd_create_project)
 
@@ -325,7 +327,8 @@ def add_project_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", required=True)
     p.add_argument("--board", required=True)
     p.add_argument("--project-dir", help="keep the project here (default: a temporary folder)")
-    p.add_argument("--force", action="store_true", help="replace the contents of a non-empty --project-dir")
+    p.add_argument("--force", action="store_true",
+                   help="replace the contents of a non-empty --project-dir (as create-project --force)")
     p.add_argument("--no-compare", action="store_true", help="do not run the TFLite Micro reference")
     p.add_argument("--tuning", help="kernel choices from utvm tune (a JSON file)")
     p.add_argument("--io-in-arena", action="store_true", help=IO_IN_ARENA_HELP)

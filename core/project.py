@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import UtvmError
 from .project_api import ProjectClient, TransportClosed, connect, get_platform
+from .project_api.generated import generated_for, write_if_changed
 from .transport import TransportClosed as LinkClosed
 from .transport import TransportTimeout as LinkTimeout
 
@@ -93,7 +94,11 @@ def create_project(
 ) -> Project:
     """Generate a project for ``board`` of ``platform`` from an MLF archive into ``project_dir``.
 
-    Refuses a non-empty ``project_dir`` unless ``force`` (which then empties it).
+    Refuses a non-empty ``project_dir`` unless ``force``. With ``force``, a folder holding a
+    project generated for the same platform and board is regenerated in place: only the files
+    whose content changed are written, generated files no longer part of the project are
+    deleted, and the rest (the build folder, your own files) stays, so the next build is
+    incremental. Any other non-empty folder is emptied first.
     """
     project_dir = Path(project_dir).resolve()
     mlf_path = Path(mlf_path).resolve()
@@ -105,7 +110,8 @@ def create_project(
         if any(project_dir.iterdir()):
             if not force:
                 raise UtvmError(f"{project_dir} is not empty; pass --force to replace its contents")
-            shutil.rmtree(project_dir)
+            if not generated_for(project_dir, platform, board):
+                shutil.rmtree(project_dir)
     descriptor = get_platform(platform)
     from .mlf import read_mlf
 
@@ -113,12 +119,8 @@ def create_project(
     with connect(descriptor.server_argv, **_stderr_kwargs(on_stderr)) as client:
         client.generate_project(mlf_path, project_dir, board, client.select_options("generate_project", options))
     project = Project(project_dir, platform, board, model, dict(options))
-    (project_dir / PROJECT_FILE).write_text(
-        json.dumps(
-            {"platform": platform, "board": board, "model": model, "options": _jsonable(options)}, indent=2
-        )
-        + "\n"
-    )
+    record = {"platform": platform, "board": board, "model": model, "options": _jsonable(options)}
+    write_if_changed(project_dir / PROJECT_FILE, json.dumps(record, indent=2) + "\n")
     return project
 
 

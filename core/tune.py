@@ -16,10 +16,16 @@ candidate that compiles to the same code as a configuration already measured
 (a variant that does not apply to the layer and falls back to the reference
 kernel) is not built again: it gets that configuration's figure.
 
-One project server serves the trials in turn (each a fresh project that it
-generates, builds, flashes and runs), so the cost of a trial is its build and
-run, not the server's start; it is replaced after any failure other than a
-generate or build error the server reported.
+One project server serves the trials in turn, and one project folder: each
+trial regenerates the project in it, which rewrites only the files whose
+content changed (the model's C, header and metadata, the build files when the
+kernel sources differ), so the build recompiles the model's C, what includes
+its header and a variant's kernel source the first time it is used, not the
+whole firmware. So the cost of a trial is that build and the run, not the
+server's start nor a clean build. The server is replaced after any failure
+other than a generate or build error the server reported; the folder is
+removed after any failed trial, so the next trial builds from scratch and
+inherits nothing of a broken build.
 
 The result is a tuning file (JSON) that ``utvm compile --tuning`` and
 ``utvm deploy --tuning`` read: the kernel per operator index; beside it what
@@ -49,6 +55,7 @@ from .ops import variants_of
 from .passes import run_passes
 from .project import Project, ProjectTransport
 from .project_api import ProjectClient, connect, get_platform
+from .project_api.generated import generated_for
 from .session import Session
 
 TUNING_VERSION = 1
@@ -205,11 +212,13 @@ Measure = Callable[[Mapping[int, str]], int]
 class BoardMeasure:
     """Builds, flashes and runs one kernel configuration on the board and returns its ticks.
 
-    Calling it measures ``kernels`` in a fresh project (removed afterwards);
-    outputs that differ from ``expected`` are an error (a faster wrong kernel is
-    never kept). One project server is kept across trials; after a failure past
-    the build, or one the server did not report itself, it is closed (stopping
-    whatever it started) and the next trial starts a fresh one. ``on_device``
+    Calling it measures ``kernels`` in the project folder ``workdir/project``,
+    regenerated in place for each trial (an incremental build), and removed
+    after a failed trial (the next one starts from a clean build); outputs that
+    differ from ``expected`` are an error (a faster wrong kernel is never kept).
+    One project server is kept across trials; after a failure past the build, or
+    one the server did not report itself, it is closed (stopping whatever it
+    started) and the next trial starts a fresh one. ``on_device``
     is called with the project and the open_transport answer (tests use it).
     Use it as a context manager, or call :meth:`close`.
     """
@@ -238,7 +247,6 @@ class BoardMeasure:
         self.ticks_per_second: int | None = None
         self._client: ProjectClient | None = None
         self._compiled: dict[tuple, CompiledModel] = {}
-        self._count = 0
         self._device_started = False
 
     def compiled(self, kernels: Mapping[int, str]) -> CompiledModel:
@@ -251,28 +259,37 @@ class BoardMeasure:
         """The digest of the code ``kernels`` compile to (compiled once for the measurement that follows)."""
         return code_digest(self.compiled(kernels))
 
+    @property
+    def project_dir(self) -> Path:
+        """The project folder every trial regenerates and builds."""
+        return self.workdir / "project"
+
     def __call__(self, kernels: Mapping[int, str]) -> int:
         compiled = self.compiled(kernels)
-        n, self._count = self._count, self._count + 1
-        mlf = compiled.export(self.workdir / f"trial{n}.tar")
-        project_dir = self.workdir / f"trial{n}"
+        mlf = compiled.export(self.workdir / "model.tar")
         self._device_started = False
         try:
-            return self._run(compiled, mlf, project_dir)
+            return self._run(compiled, mlf, self.project_dir)
         except BaseException as exc:
             # A server that reported a failed generate or build (BuildFailed...) serves on; after
             # anything else (a device started, a crashed or silent server) a fresh server for the
             # next trial: closing this one stops whatever it left running.
             if self._device_started or getattr(exc, "remote_type", None) is None:
                 self.close()
+            # Whatever the failure left in the folder (objects of a failed build, logs), the next
+            # trial does not build on it.
+            shutil.rmtree(self.project_dir, ignore_errors=True)
             raise
         finally:
             mlf.unlink(missing_ok=True)
-            shutil.rmtree(project_dir, ignore_errors=True)
 
     def _run(self, compiled: CompiledModel, mlf: Path, project_dir: Path) -> int:
         client = self._connect()
         options = self.options
+        if project_dir.exists() and not generated_for(project_dir, self.platform, self.board):
+            # A server that does not regenerate in place (it keeps no record of what it generated)
+            # gets an empty folder every trial.
+            shutil.rmtree(project_dir)
         client.generate_project(mlf, project_dir, self.board, client.select_options("generate_project", options))
         client.build(project_dir, client.select_options("build", options))
         self._device_started = True

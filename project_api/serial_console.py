@@ -149,6 +149,19 @@ class SerialConsole:
             pass
 
     def close(self) -> None:
+        sock = getattr(self.ser, "_socket", None)
+        if sock is not None:
+            # pyserial's socket:// close() sleeps 0.3 s afterwards for a quick reconnect to the same
+            # server; an emulator's console is never reopened (the next run starts a new emulator),
+            # so close the socket here and mark the port closed.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+            self.ser._socket = None
+            self.ser.is_open = False
+            return
         try:
             self.ser.close()
         except Exception:  # noqa: BLE001 - closing a dead port is fine

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 from jsonrpclib import Fault
 from jsonrpclib.SimpleJSONRPCServer import SimpleJSONRPCDispatcher
 
-from . import protocol
+from . import generated, protocol
 from .errors import (
     InvalidParams,
     MethodNotFound,
@@ -123,8 +123,12 @@ class ProjectServer:
     ) -> dict[str, Any] | None:
         """Make a firmware project for ``board`` in ``project_dir`` from a Model Library Format archive.
 
-        ``project_dir`` exists and is empty when this is called (the base class makes it, and
-        removes it again if this method raises). The project must build with the platform's
+        ``project_dir`` exists and is empty when this is called: it is a staging folder of the
+        project folder's name, which the base class then copies into the project folder, writing
+        only the files whose content changed and deleting those the previous generation made and
+        this one did not (:mod:`utvm.project_api.generated`); the staging folder's path, where it
+        appears in the files written or in the result, becomes the project folder's. If this
+        method raises, the project folder is left as it was. The project must build with the platform's
         own tools, and must record in itself what ``build``/``flash``/``open_transport`` need
         later (they only receive ``project_dir`` and their options). Place the model's sections
         and pools in the board's memory and raise :class:`DoesNotFit` (with the numbers) for a
@@ -326,17 +330,31 @@ class ProjectServer:
         opts = self._options("generate_project", options)
         if not mlf.exists():
             raise ProjectError(f"model library format archive {mlf} does not exist", path=str(mlf))
-        if project.exists() and (not project.is_dir() or any(project.iterdir())):
-            raise ProjectError(f"project directory {project} exists and is not empty", path=str(project))
+        if project.exists() and not project.is_dir():
+            raise ProjectError(f"project directory {project} exists and is not a directory", path=str(project))
+        busy = project.exists() and any(project.iterdir())
+        if busy and not generated.generated_for(project, self.platform_name, board):
+            raise ProjectError(f"project directory {project} exists and is not empty (nor a {self.platform_name} "
+                               f"project for {board})", path=str(project))
+        # The plugin writes into an empty staging folder of the same name; the project folder is
+        # then brought to that content, writing only what changed (utvm.project_api.generated).
+        # A failed generation leaves the project folder as it was.
+
+        def generate(staging: pathlib.Path) -> dict[str, Any]:
+            result = self.generate_project(mlf, staging, board, opts)
+            if result is not None and not isinstance(result, Mapping):
+                raise ServerError(
+                    f"{self.platform_name}: generate_project() must return an object or None (a plugin bug)")
+            return dict(result or {})
+
         created = not project.exists()
-        project.mkdir(parents=True, exist_ok=True)
         try:
-            result = self.generate_project(mlf, project, board, opts)
+            result, update = generated.generate_in_place(generate, project, self.platform_name, board)
         except BaseException:
             if created:
                 shutil.rmtree(project, ignore_errors=True)
             raise
-        return {"project_dir": str(project), **(dict(result) if result else {})}
+        return {"project_dir": str(project), **result, "written": update.written, "removed": update.removed}
 
     def _project_step(self, method: str, project_dir: Any, options: Any) -> dict[str, Any]:
         self._require(method)
@@ -458,3 +476,4 @@ def serve(server: ProjectServer) -> None:
         pass
     finally:
         server._shutdown()
+

@@ -373,12 +373,14 @@ PORT ?=
 ELF := {BUILD_DIR}/$(SKETCH).ino.elf
 HEX := {BUILD_DIR}/$(SKETCH).ino.hex
 SOURCES := $(shell find $(SKETCH) -type f)
+# The folders too: a file deleted from the sketch changes its folder's time.
+SKETCH_DIRS := $(shell find $(SKETCH) -type d)
 
 all: $(HEX)
 
 $(ELF): $(HEX)
 
-$(HEX): $(SOURCES) Makefile
+$(HEX): $(SOURCES) $(SKETCH_DIRS) Makefile
 \t@mkdir -p {BUILD_DIR}
 ifeq ($(BUILDER),arduino-cli)
 \t{cli_cmd}

@@ -13,6 +13,8 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from utvm.project_api.generated import make_command_files
+
 ELF = "build/firmware.elf"
 HEX = "build/firmware.hex"
 BIN = "build/firmware.bin"
@@ -53,7 +55,9 @@ def makefile(
 #   make            build ({ELF}, {HEX}, {BIN})
 #   make size       section sizes
 #   make clean
-# Nothing here needs utvm or Python.
+# Nothing here needs utvm or Python. Incremental: an object is rebuilt when its source, a header
+# it includes or the compile flags change; the image is relinked when an object, the object
+# list, the linker script or the link flags change.
 CROSS_COMPILE ?= arm-none-eabi-
 CC := $(CROSS_COMPILE)gcc
 OBJCOPY := $(CROSS_COMPILE)objcopy
@@ -72,7 +76,7 @@ OBJECTS = $(patsubst %.c,build/obj/%.o,$(SOURCES))
 
 all: {ELF} {HEX} {BIN}
 
-{ELF}: $(OBJECTS) $(LDSCRIPT)
+{ELF}: $(OBJECTS) $(LDSCRIPT) build/link.cmd
 \t$(CC) $(CPU_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJECTS)
 
 {HEX}: {ELF}
@@ -81,19 +85,21 @@ all: {ELF} {HEX} {BIN}
 {BIN}: {ELF}
 \t$(OBJCOPY) -O binary $< $@
 
-build/obj/%.o: %.c
+build/obj/%.o: %.c build/compile.cmd
 \t@mkdir -p $(dir $@)
 \t$(CC) $(CPU_FLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
-
+{make_command_files("$(CC) $(CPU_FLAGS) $(CPPFLAGS) $(CFLAGS)", "$(CC) $(CPU_FLAGS) $(CFLAGS) $(LDFLAGS) $(OBJECTS)")}
 size: {ELF}
 \t$(SIZE) -A -x $<
 {run}
 clean:
 \trm -rf build
 
+# A failed command leaves no target behind; the header dependencies gcc wrote (-MMD -MP).
+.DELETE_ON_ERROR:
 -include $(OBJECTS:.o=.d)
 
-.PHONY: all size clean{' run' if run_command else ''}
+.PHONY: all size clean FORCE{' run' if run_command else ''}
 """
 
 

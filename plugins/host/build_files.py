@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from utvm.project_api.generated import make_command_files
+
 PROGRAM = "model"
 CFLAGS = "-std=c99 -O2 -Wall -Wextra -Werror"
 
@@ -20,6 +22,8 @@ def makefile(sources: Sequence[str], include_dirs: Sequence[str], defines: Seque
 #   make          build
 #   make run      build and run (a host-driven program waits for requests on stdin)
 #   make clean
+# Incremental: an object is rebuilt when its source, a header it includes or the compile flags
+# change; the program is relinked when an object, the object list or the link flags change.
 CC ?= cc
 CFLAGS ?= {CFLAGS}
 CPPFLAGS += {incs} {defs}
@@ -30,20 +34,24 @@ OBJECTS = $(patsubst %.c,build/obj/%.o,$(SOURCES))
 
 all: build/{PROGRAM}
 
-build/{PROGRAM}: $(OBJECTS)
+build/{PROGRAM}: $(OBJECTS) build/link.cmd
 \t$(CC) $(CFLAGS) -o $@ $(OBJECTS) $(LDFLAGS)
 
-build/obj/%.o: %.c
+build/obj/%.o: %.c build/compile.cmd
 \t@mkdir -p $(dir $@)
-\t$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-
+\t$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+{make_command_files("$(CC) $(CPPFLAGS) $(CFLAGS)", "$(CC) $(CFLAGS) $(LDFLAGS) $(OBJECTS)")}
 run: build/{PROGRAM}
 \t./build/{PROGRAM}
 
 clean:
 \trm -rf build
 
-.PHONY: all run clean
+# A failed command leaves no target behind; the header dependencies gcc wrote (-MMD -MP).
+.DELETE_ON_ERROR:
+-include $(OBJECTS:.o=.d)
+
+.PHONY: all run clean FORCE
 """
 
 

@@ -78,6 +78,35 @@ def test_tune_survives_build_failure_and_hung_device(test_variants, tmp_path):
             os.kill(pid, 0)
 
 
+def test_trials_rebuild_one_project_incrementally_and_a_failure_starts_afresh(monkeypatch):
+    """Each trial regenerates the same project folder and recompiles only what changed; after a
+    failed build the folder is gone, so the next trial builds everything again."""
+
+    def broken(op, graph, call):
+        return base.KernelCall(**{**call.__dict__, "function": "utvm_fully_connected_s8_missing"})
+
+    monkeypatch.setattr(base, "_VARIANTS", {"FULLY_CONNECTED": [(FEATURE, "dsp", fully_connected_dsp),
+                                                                (FEATURE, "broken", broken)]})
+    lines, projects = [], []
+    result = tune(make_demo_model(), "host", "native", host_target(), timeout_s=10.0, on_stderr=lines.append,
+                  on_device=lambda project, opened: projects.append(project.path))
+    # Each build is one make run ("Entering directory"); its compiles are the lines with "-c".
+    builds: list[int] = []
+    for line in lines:
+        if "Entering directory" in line:
+            builds.append(0)
+        elif " -c " in line and builds:
+            builds[-1] += 1
+    assert [t.kernel for t in result.trials] == [None, "dsp", "broken", "dsp", "broken", "dsp", "broken"]
+    assert [bool(t.error) for t in result.trials] == [False, False, True, False, True, False, True]
+    assert len(set(projects)) == 1  # one folder for every trial
+    full = builds[0]
+    # The baseline builds everything; the first dsp trial only the model, the glue and the dsp kernel;
+    # a broken build only the model and the glue; the dsp trial after it everything again (and one
+    # kernel more than the baseline: the dsp one beside the reference one).
+    assert len(builds) == 7 and builds[1] == 3 and builds[2] == 2 and builds[3] == builds[5] == full + 1 >= 7, builds
+
+
 def test_coordinate_descent_keeps_only_strict_improvements():
     costs = {REFERENCE: 100, "fast": 60, "slow": 140}
 

@@ -40,7 +40,8 @@ def test_round_trip(client, mlf, tmp_path):
 
     project = tmp_path / "p"
     generated = client.generate_project(mlf, project, "demo_m4", {"project_type": "standalone", "verbose": True})
-    assert generated == {"project_dir": str(project), "files": ["board.txt", "type.txt"], "verbose": True}
+    assert generated == {"project_dir": str(project), "files": ["board.txt", "type.txt"], "verbose": True,
+                         "written": ["board.txt", "type.txt"], "removed": []}
     assert (project / "type.txt").read_text() == "standalone"
 
     built = client.build(project, {"jobs": 3})
