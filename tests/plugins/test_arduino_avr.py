@@ -63,9 +63,10 @@ def _target(fqbn: str) -> dict:
     return target.target_info(cores.get_board(fqbn))
 
 
-def _project(tmp_path: Path, model, fqbn: str, name: str, options: dict | None = None):
+def _project(tmp_path: Path, model, fqbn: str, name: str, options: dict | None = None, io_in_arena: bool = False):
     """Compile for the board, generate, build (returns the build's answer too)."""
-    mlf = utvm.compile(model, name=name, target=_target(fqbn)).export(tmp_path / f"{name}.tar")
+    compiled = utvm.compile(model, name=name, target=_target(fqbn), io_in_arena=io_in_arena)
+    mlf = compiled.export(tmp_path / f"{name}.tar")
     project = create_project(tmp_path / "project", mlf, "arduino", fqbn, {"emulate": True, **(options or {})})
     with project.connect() as client:
         built = client.build(project.path, {})
@@ -108,6 +109,20 @@ def test_demo_bit_exact_on_emulated_uno(tmp_path, tflm):
     runs = _harness_runs(project)
     assert len(runs) == len(ticks) and all(0 <= h - t < 64 for h, t in zip(runs, ticks)), (runs, ticks)
     assert all(20_000 < t < 500_000 for t in ticks)
+
+
+def test_io_in_the_arena_on_emulated_uno(tmp_path, tflm):
+    """The glue's I/O places are the arena's: less static RAM, the same outputs."""
+    model = make_demo_model()
+    _, apart = _project(tmp_path / "apart", model, "arduino:avr:uno", "sine")
+    project, inside = _project(tmp_path / "inside", model, "arduino:avr:uno", "sine", io_in_arena=True)
+    md = json.loads((project.path / "model" / "metadata.json").read_text())
+    assert md["memory"]["io"] == "arena"
+    assert inside["sizes"]["ram"] < apart["sizes"]["ram"]
+    with project_session(project, 20.0, Quiet()) as session:
+        for v in (-128, -3, 0, 77, 127):
+            x = np.array([[v]], dtype=np.int8)
+            assert np.array_equal(session.infer([x], md)[0], tflm(model, [x])[0])
 
 
 def test_hello_world_bit_exact_on_emulated_uno(tmp_path, tflm):
