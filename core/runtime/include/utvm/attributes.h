@@ -1,7 +1,8 @@
 /*
  * Placement attributes for generated model code: the weights and the arena
  * go to named sections so that a linker script can put them in chosen
- * memory regions. Compilers without GCC attributes get plain definitions.
+ * memory regions (and UTVM_NOINLINE keeps a function out of its callers'
+ * frames). Compilers without GCC attributes get plain definitions.
  */
 #ifndef UTVM_ATTRIBUTES_H
 #define UTVM_ATTRIBUTES_H
@@ -13,9 +14,11 @@
 #define UTVM_SECTION(name) __attribute__((section(name)))
 #endif
 #define UTVM_ALIGNED(n) __attribute__((aligned(n)))
+#define UTVM_NOINLINE __attribute__((noinline))
 #else
 #define UTVM_SECTION(name)
 #define UTVM_ALIGNED(n)
+#define UTVM_NOINLINE
 #endif
 
 /*

@@ -87,18 +87,16 @@ static uint32_t element_size(uint8_t dtype) {
   }
 }
 
-int32_t utvm_standalone_run(const utvm_model_descriptor *model, const utvm_standalone_case *data) {
+/*
+ * The run's report: each output, whether the outputs are the expected ones,
+ * the ticks and the status line; returns the exit status. Out of line, so
+ * that its buffers are not on the stack while the model runs.
+ */
+static UTVM_NOINLINE int32_t report(const utvm_model_descriptor *model, const utvm_standalone_case *data,
+                                    int32_t status, uint32_t ticks) {
   char buf[16];
-  uint32_t ticks;
-  int32_t status;
   uint32_t mismatches = 0u;
   uint8_t k;
-  for (k = 0; k < model->num_inputs; k++) {
-    memcpy(model->inputs[k].data, data->inputs[k], model->inputs[k].bytes);
-  }
-  utvm_platform_timer_start();
-  status = model->run();
-  ticks = utvm_platform_timer_stop();
   if (status != 0) {
     put("utvm: status run-failed ");
     put(format_i32(status, buf));
@@ -133,4 +131,17 @@ int32_t utvm_standalone_run(const utvm_model_descriptor *model, const utvm_stand
   }
   put("utvm: status ok\n");
   return 0;
+}
+
+int32_t utvm_standalone_run(const utvm_model_descriptor *model, const utvm_standalone_case *data) {
+  uint32_t ticks;
+  int32_t status;
+  uint8_t k;
+  for (k = 0; k < model->num_inputs; k++) {
+    memcpy(model->inputs[k].data, data->inputs[k], model->inputs[k].bytes);
+  }
+  utvm_platform_timer_start();
+  status = model->run();
+  ticks = utvm_platform_timer_stop();
+  return report(model, data, status, ticks);
 }
