@@ -277,7 +277,7 @@ UTVM_DSP_INLINE int32_t utvm_dsp_output(int32_t y, int32_t act_min, int32_t act_
   "bne 2b\n\t" \
   "3:\n\t"
 
-/* Every segment of a 2 x 2 block: slices two at a time (one first when n is odd), then on to the
+/* Every segment of a 2 x 2 block: each one's slices as UTVM_DSP_2X2_ONE_SEGMENT, then on to the
    next segment until `left` runs out. Needs the operands of UTVM_DSP_2X2_SLICE and bytes, end, odd,
    left, gap; labels 2-5 are its own. */
 #define UTVM_DSP_2X2_SEGMENTS \
@@ -285,20 +285,7 @@ UTVM_DSP_INLINE int32_t utvm_dsp_output(int32_t y, int32_t act_min, int32_t act_
   "ldr %[t], %[bytes]\n\t" \
   "add %[t], %[pa], %[t]\n\t" \
   "str %[t], %[end]\n\t" \
-  "ldr %[t], %[odd]\n\t" \
-  "cmp %[t], #0\n\t" \
-  "beq 2f\n\t" \
-  UTVM_DSP_2X2_SLICE \
-  "ldr %[a], %[end]\n\t" \
-  "cmp %[pa], %[a]\n\t" \
-  "beq 3f\n\t" \
-  "2:\n\t" \
-  UTVM_DSP_2X2_SLICE \
-  UTVM_DSP_2X2_SLICE \
-  "ldr %[a], %[end]\n\t" \
-  "cmp %[pa], %[a]\n\t" \
-  "bne 2b\n\t" \
-  "3:\n\t" \
+  UTVM_DSP_2X2_ONE_SEGMENT \
   "ldr %[t], %[left]\n\t" \
   "subs %[t], %[t], #1\n\t" \
   "beq 4f\n\t" \
