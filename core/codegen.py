@@ -306,21 +306,14 @@ def generate(
         for s in inputs + outputs
         if plan.io_in_arena and plan.locations[s.tensor].kind == "arena"
     }
-    prologue, epilogue = [], []
-    for s in inputs:
-        if s.tensor in arena_offsets:
-            slot = f"({name}_arena + {arena_offsets[s.tensor]})"
-            prologue.append(
-                f"  if ((const void *)inputs->{s.field} != (const void *){slot}) {{\n"
-                f"    memcpy({slot}, inputs->{s.field}, {s.nbytes});\n  }}"
-            )
-    for s in outputs:
-        if s.tensor in arena_offsets:
-            slot = f"({name}_arena + {arena_offsets[s.tensor]})"
-            epilogue.append(
-                f"  if ((void *)outputs->{s.field} != (void *){slot}) {{\n"
-                f"    memcpy(outputs->{s.field}, {slot}, {s.nbytes});\n  }}"
-            )
+    def arena_copy(s: IOSpec, kind: str) -> str:
+        """Copy the caller's buffer into the arena place (an input) or out of it (an output), unless it is it."""
+        slot, buffer = f"({name}_arena + {arena_offsets[s.tensor]})", f"{kind}->{s.field}"
+        dst, src = (slot, buffer) if kind == "inputs" else (buffer, slot)
+        return f"  if ((const void *){buffer} != (const void *){slot}) {{\n    memcpy({dst}, {src}, {s.nbytes});\n  }}"
+
+    prologue = [arena_copy(s, "inputs") for s in inputs if s.tensor in arena_offsets]
+    epilogue = [arena_copy(s, "outputs") for s in outputs if s.tensor in arena_offsets]
     body = prologue + body + epilogue
 
     storage = "" if plan.io_in_arena else "static "
